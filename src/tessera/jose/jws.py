@@ -231,10 +231,14 @@ def _verify_entry(
     keys: Key | KeySet,
     allowed: frozenset[str],
 ) -> bytes:
-    if not isinstance(entry, Mapping) or not isinstance(entry.get("protected"), str):
-        raise MalformedToken("a JWS signature needs a protected header")
-    header_segment = entry["protected"].encode("ascii", "replace")
-    protected = parse_header(header_segment)
+    if not isinstance(entry, Mapping):
+        raise MalformedToken("a JWS signature is an object")
+    protected_text = entry.get("protected", "")
+    if not isinstance(protected_text, str):
+        raise MalformedToken("protected header must be a string")
+    header_segment = protected_text.encode("ascii", "replace")
+    # RFC 7515 §7.2.1: the protected header may be absent (RFC 7520 §4.7 protects content only).
+    protected = parse_header(header_segment) if header_segment else {}
     unprotected = entry.get("header", {})
     if not isinstance(unprotected, Mapping):
         raise MalformedToken("unprotected header is not an object")

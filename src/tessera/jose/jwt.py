@@ -282,6 +282,15 @@ class Verifier:
                     cache.popitem(last=False)
         return claims
 
+    def cache_info(self) -> tuple[int, int]:
+        """How many verified tokens the cache holds now, and at most.
+
+        >>> Verifier(Key.generate("HS256"), algorithms=["HS256"], cache=8).cache_info()
+        (0, 8)
+        """
+        cache = self._cache
+        return (len(cache) if cache is not None else 0, self._cache_size)
+
     def _prepare(self, header_segment: bytes) -> Verify:
         header = parse_header(header_segment)
         check_header(header, allow_unencoded=False)

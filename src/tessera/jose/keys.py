@@ -88,7 +88,7 @@ class Key:
         """Wrap a ``cryptography`` key object or an HMAC secret (``bytes``).
 
         >>> from cryptography.hazmat.primitives.asymmetric import ec
-        >>> Key(ec.generate_private_key(ec.SECP256R1())).alg
+        >>> Key(ec.generate_private_key(ec.SECP256R1())).default_alg
         'ES256'
         """
         self._private: PrivateKey | None = None

@@ -570,38 +570,55 @@ def as_keys(key: Key | KeySet | Mapping[str, Any] | str | bytes) -> Key | KeySet
 # -------------------------------------------------------------------- classification
 
 
-def _looks_like_key(raw: bytes) -> bool:
+def _key_shape(raw: bytes) -> str | None:
+    """Which key format ``raw`` is in ("pem", "ssh", "jwk", "der"), or ``None`` for a secret.
+
+    A shape is claimed only on evidence a random secret practically never shows: a PEM armour,
+    an OpenSSH prefix, text that parses as a JSON object, or one whole DER SEQUENCE that opens
+    like a key or certificate does. Material of a key's shape is never taken as a secret.
+    """
+    if b"-----BEGIN" in raw:
+        return "pem"
     head = raw.lstrip()[:64]
-    return (
-        b"-----BEGIN" in raw
-        or head.startswith((b"ssh-", b"ecdsa-sha2-", b"sk-ssh-", b"sk-ecdsa-", b"{"))
-        or _is_der_sequence(raw)
-    )
+    if head.startswith((b"ssh-", b"ecdsa-sha2-", b"sk-ssh-", b"sk-ecdsa-")):
+        return "ssh"
+    if head.startswith(b"{"):
+        try:
+            json.loads_object(raw)
+        except JoseError:
+            return None
+        return "jwk"
+    return "der" if _is_der_key_sequence(raw) else None
 
 
-def _is_der_sequence(raw: bytes) -> bool:
-    """Whether ``raw`` is exactly one DER SEQUENCE (the shape of every DER key or certificate)."""
-    if len(raw) < 2 or raw[0] != 0x30:
+def _looks_like_key(raw: bytes) -> bool:
+    return _key_shape(raw) is not None
+
+
+def _is_der_key_sequence(raw: bytes) -> bool:
+    """Whether ``raw`` is exactly one DER SEQUENCE whose first element is a SEQUENCE (SPKI,
+    PKCS#8, SEC1 inside PKCS#8, X.509) or an INTEGER (PKCS#1, SEC1): the shape of DER keys."""
+    if len(raw) < 4 or raw[0] != 0x30:
         return False
     first = raw[1]
     if first < 0x80:
-        return 2 + first == len(raw)
-    count = first & 0x7F
-    if count == 0 or count > 4 or len(raw) < 2 + count:
-        return False
-    return 2 + count + int.from_bytes(raw[2 : 2 + count], "big") == len(raw)
+        header, length = 2, first
+    else:
+        count = first & 0x7F
+        if count == 0 or count > 4 or len(raw) < 3 + count:
+            return False
+        header, length = 2 + count, int.from_bytes(raw[2 : 2 + count], "big")
+    return header + length == len(raw) and raw[header] in (0x30, 0x02)
 
 
 @lru_cache(maxsize=32)
 def _classified(raw: bytes) -> Key:
-    head = raw.lstrip()[:64]
-    if b"-----BEGIN" in raw:
+    shape = _key_shape(raw)
+    if shape in ("pem", "ssh"):
         return Key.from_pem(raw)
-    if head.startswith((b"ssh-", b"ecdsa-sha2-", b"sk-ssh-", b"sk-ecdsa-")):
-        return Key.from_pem(raw)
-    if head.startswith(b"{"):
+    if shape == "jwk":
         return Key.from_jwk(raw)
-    if _is_der_sequence(raw):
+    if shape == "der":
         return Key.from_der(raw)
     return Key(raw)
 

@@ -15,9 +15,7 @@ $(STAMP): pyproject.toml requirements/dev.lock
 	touch $(STAMP)
 
 run: $(STAMP)
-	@echo "The identity provider (tessera serve) is not built yet: it arrives with issue #5."
-	@echo "Today's command line:"
-	@$(BIN)/tessera --help
+	@$(BIN)/tessera serve
 
 test: lint typecheck unit
 

@@ -681,3 +681,14 @@ def test_the_real_clock_is_used_when_now_is_not_given(hs256: jose.Key) -> None:
     stale = jose.jwt.encode({"sub": "ada", "exp": time.time() - 1}, hs256)
     with pytest.raises(jose.ExpiredToken):
         jose.jwt.decode(stale, hs256, algorithms=["HS256"])
+
+
+def test_any_audience_is_an_explicit_opt_out_only(hs256: jose.Key) -> None:
+    token = jose.jwt.encode({**CLAIMS, "aud": ["orders", "billing"]}, hs256)
+    with pytest.raises(jose.InvalidAudience):
+        decode(token, hs256)
+    verifier = jose.Verifier(hs256, algorithms=["HS256"], audience=jose.ANY_AUDIENCE)
+    assert verifier.verify(token, now=NOW)["aud"] == ["orders", "billing"]
+    malformed = jose.jwt.encode({**CLAIMS, "aud": [1]}, hs256)
+    with pytest.raises(jose.ClaimError):
+        verifier.verify(malformed, now=NOW)

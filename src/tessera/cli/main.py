@@ -13,7 +13,7 @@ import typer
 
 from tessera import __version__
 
-from . import keys, token
+from . import keys, provider, token
 
 app = typer.Typer(
     name="tessera",
@@ -24,6 +24,10 @@ app = typer.Typer(
 )
 app.add_typer(keys.app, name="keys", no_args_is_help=True)
 app.add_typer(token.app, name="token", no_args_is_help=True)
+app.add_typer(provider.db_app, name="db", no_args_is_help=True)
+app.registered_commands += provider.serve_app.registered_commands
+keys.app.command("rotate")(provider.rotate)
+keys.app.command("list")(provider.list_keys)
 
 
 def _show_version(value: bool) -> None:
@@ -41,7 +45,7 @@ def main(
         ),
     ] = False,
 ) -> None:
-    """Tessera: signed tokens (JOSE/JWT). Exit codes: 0 ok, 1 token refused, 2 bad input."""
+    """Tessera: signed tokens and their identity provider. Exit: 0 ok, 1 refused, 2 bad input."""
 
 
 def run() -> None:

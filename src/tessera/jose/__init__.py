@@ -27,10 +27,11 @@ from .errors import (
     UnsupportedHeader,
     UsageError,
 )
-from .jwt import Verifier
+from .jwt import ANY_AUDIENCE, Verifier
 from .keys import Key, KeySet
 
 __all__ = [
+    "ANY_AUDIENCE",
     "AlgorithmNotAllowed",
     "ClaimError",
     "ExpiredToken",

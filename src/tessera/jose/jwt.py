@@ -51,6 +51,17 @@ KeyLike = Key | KeySet | Mapping[str, Any] | str | bytes
 ClaimsCheck = Callable[[dict[str, Any]], None]
 
 _TIME_CLAIMS = ("exp", "iat", "nbf")
+
+
+class _AnyAudience:
+    """The explicit opt-out of the audience check, for a party that serves every audience
+    (an issuer introspecting its own tokens). Never the default."""
+
+    def __repr__(self) -> str:
+        return "ANY_AUDIENCE"
+
+
+ANY_AUDIENCE = _AnyAudience()
 _HEADER_CACHE_SIZE = 64
 
 
@@ -162,6 +173,7 @@ class Verifier:
     """
 
     __slots__ = (
+        "_any_audience",
         "_audiences",
         "_cache",
         "_cache_size",
@@ -184,7 +196,7 @@ class Verifier:
         *,
         algorithms: Collection[str],
         issuer: str | Collection[str] | None = None,
-        audience: str | Collection[str] | None = None,
+        audience: str | Collection[str] | _AnyAudience | None = None,
         leeway: float = 0,
         typ: str | None = None,
         require: Iterable[str] = ("exp",),
@@ -203,7 +215,10 @@ class Verifier:
         if isinstance(self._keys, Key) and not self.algorithms & usable:
             raise UsageError("no allowed algorithm fits the key")
         self._issuers = _string_set(issuer, "issuer")
-        self._audiences = _string_set(audience, "audience")
+        self._any_audience = audience is ANY_AUDIENCE
+        self._audiences = (
+            None if isinstance(audience, _AnyAudience) else _string_set(audience, "audience")
+        )
         if isinstance(require, str) or not all(isinstance(name, str) for name in require):
             raise UsageError("require is a list of claim names")
         self._require = tuple(require)
@@ -321,14 +336,16 @@ class Verifier:
         audiences = self._audiences
         aud = claims.get("aud")
         if audiences is None:
-            if aud is not None:
+            if aud is not None and not self._any_audience:
                 raise InvalidAudience("token has an audience but none was expected", "aud")
+            if aud is not None and type(aud) is not str and not _is_string_list(aud):
+                raise ClaimError("aud must be a string or a list of strings", "aud")
         elif aud is None:
             raise MissingClaim("required claim missing", "aud")
         elif type(aud) is str:
             if aud not in audiences:
                 raise InvalidAudience("unexpected audience", "aud")
-        elif type(aud) is list and all(type(item) is str for item in aud):
+        elif _is_string_list(aud):
             if audiences.isdisjoint(aud):
                 raise InvalidAudience("unexpected audience", "aud")
         else:
@@ -384,6 +401,10 @@ def _string_set(value: str | Collection[str] | None, name: str) -> frozenset[str
     if not values or not all(isinstance(item, str) for item in values):
         raise UsageError(f"{name} must be a string or a non-empty set of strings")
     return values
+
+
+def _is_string_list(value: Any) -> bool:
+    return type(value) is list and all(type(item) is str for item in value)
 
 
 def _normalise_typ(typ: str) -> str:

@@ -1,0 +1,1 @@
+"""Shared fast state: revocation fan-out to Redis when configured."""

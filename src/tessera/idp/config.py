@@ -1,0 +1,82 @@
+"""Settings from ``TESSERA_*`` environment variables and an optional TOML file.
+
+Environment variables win over the file (``TESSERA_CONFIG`` names it), the file over defaults.
+
+>>> settings = Settings(issuer="https://id.example", database_url="sqlite://")
+>>> settings.issuer, settings.signing_alg
+('https://id.example', 'ES256')
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+SigningAlg = Literal["ES256", "ES384", "RS256", "PS256", "EdDSA"]
+DAY = 86_400
+
+
+class Settings(BaseSettings):
+    """Every knob of the identity provider, validated once at start."""
+
+    model_config = SettingsConfigDict(env_prefix="TESSERA_", extra="forbid", frozen=True)
+
+    database_url: str = "sqlite:///var/tessera.db"
+    redis_url: str | None = None
+    issuer: str = "http://127.0.0.1:8000"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    master_key: SecretStr | None = None
+    master_key_file: Path = Path("var/master.key")
+
+    access_token_ttl: int = Field(default=900, ge=60, le=3600)
+    refresh_token_ttl: int = Field(default=30 * DAY, ge=300)
+    refresh_idle_ttl: int = Field(default=7 * DAY, ge=300)
+    refresh_reuse_grace: int = Field(default=0, ge=0, le=60)
+
+    signing_alg: SigningAlg = "ES256"
+    key_rotation_period: int = Field(default=30 * DAY, ge=3600)
+    key_prepublish: int = Field(default=3600, ge=0)
+    jwks_max_age: int = Field(default=300, ge=0, le=86_400)
+
+    purge_interval: int = Field(default=3600, ge=10)
+    cookie_secure: bool = True
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    bootstrap: bool = True
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer_has_no_trailing_slash(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("issuer must be an http(s) URL")
+        return value.rstrip("/")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("TESSERA_CONFIG")
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether the database is an embedded SQLite file (or memory)."""
+        return self.database_url.startswith("sqlite")

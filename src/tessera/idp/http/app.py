@@ -1,0 +1,100 @@
+"""The FastAPI application of the identity provider.
+
+>>> from tessera.idp.config import Settings
+>>> app = create_app(Settings(database_url="sqlite://", master_key="A" * 43))
+>>> sorted(path for path in app.openapi()["paths"] if path.startswith("/oauth2"))
+['/oauth2/introspect', '/oauth2/revoke', '/oauth2/token']
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, Response
+
+from ... import __version__
+from ..config import Settings
+from ..errors import OAuthError
+from ..provider import Provider
+from ..services.housekeeping import purge
+from . import browser, oauth, wellknown
+from .limits import BodyLimit
+from .pages import landing_page
+
+log = logging.getLogger("tessera.idp")
+
+
+def create_app(settings: Settings, provider: Provider | None = None) -> FastAPI:
+    """Build the app; the provider starts (migrations, keys) when the app starts."""
+    provider = provider or Provider(settings)
+    stop = threading.Event()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        provider.start()
+        worker = threading.Thread(
+            target=_housekeeping, args=(provider, stop), name="tessera-housekeeping", daemon=True
+        )
+        worker.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            worker.join(timeout=5)
+            provider.close()
+
+    app = FastAPI(
+        title="Tessera identity provider",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.provider = provider
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.include_router(wellknown.router)
+    app.include_router(oauth.router)
+    app.include_router(browser.router)
+
+    @app.exception_handler(OAuthError)
+    async def oauth_error(_: Request, error: OAuthError) -> Response:
+        response = oauth.json_answer(error.as_dict(), error.status)
+        if error.status == 401 and error.error == "invalid_client":
+            response.headers["WWW-Authenticate"] = 'Basic realm="tessera"'
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_input(_: Request, __: RequestValidationError) -> Response:
+        return oauth.json_answer(
+            {"error": "invalid_request", "error_description": "malformed request"}, 400
+        )
+
+    @app.get("/", include_in_schema=False)
+    def home() -> HTMLResponse:
+        return HTMLResponse(landing_page(settings.issuer))
+
+    return app
+
+
+# Key rotation is checked this often (a cheap transaction); purging runs every purge_interval.
+KEYRING_CHECK_EVERY = 60.0
+
+
+def _housekeeping(provider: Provider, stop: threading.Event) -> None:
+    interval = provider.settings.purge_interval
+    next_purge = time.monotonic() + interval
+    while not stop.wait(min(KEYRING_CHECK_EVERY, interval)):
+        try:
+            if time.monotonic() >= next_purge:
+                next_purge = time.monotonic() + interval
+                log.info("housekeeping purged %s", purge(provider))
+            else:
+                provider.keyring.ensure()
+        except Exception:  # the next round tries again; one failure must not stop the loop
+            log.exception("housekeeping failed")

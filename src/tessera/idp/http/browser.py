@@ -1,0 +1,202 @@
+"""First-party browser login: the access token in the body, the refresh token in an HttpOnly,
+Secure, SameSite=Strict cookie scoped to ``/auth``, and a double-submit CSRF token."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from ..errors import OAuthError, invalid_grant, invalid_request
+from ..provider import Provider
+from ..services.accounts import authenticate_user
+from ..services.audit import Context, record
+from ..services.bootstrap import WEB_CLIENT
+from ..services.grants import login, refresh_with
+from ..services.refresh import Refused
+from ..services.revoke import log_out_everywhere
+from ..services.secrets import same
+from ..store.models import Client
+from .oauth import form_body, json_answer
+from .requests import context_of, single_valued_form
+
+router = APIRouter(prefix="/auth", tags=["browser login"])
+
+REFRESH_COOKIE = "tessera_refresh"
+CSRF_COOKIE = "tessera_csrf"
+CSRF_HEADER = "x-csrf-token"
+
+
+def _with_cookies(response: Response, provider: Provider, refresh_token: str) -> Response:
+    secure = provider.settings.cookie_secure
+    response.set_cookie(
+        REFRESH_COOKIE,
+        refresh_token,
+        max_age=provider.settings.refresh_idle_ttl,
+        path="/auth",
+        secure=secure,
+        httponly=True,
+        samesite="strict",
+    )
+    response.set_cookie(
+        CSRF_COOKIE,
+        secrets.token_urlsafe(24),
+        max_age=provider.settings.refresh_idle_ttl,
+        path="/",
+        secure=secure,
+        httponly=False,
+        samesite="strict",
+    )
+    return response
+
+
+def _cleared(response: Response) -> Response:
+    response.delete_cookie(REFRESH_COOKIE, path="/auth")
+    response.delete_cookie(CSRF_COOKIE, path="/")
+    return response
+
+
+def _cookie_session(request: Request) -> str:
+    """The refresh cookie, once the double-submit CSRF check has passed."""
+    refresh_token = request.cookies.get(REFRESH_COOKIE)
+    if not refresh_token:
+        raise OAuthError("invalid_grant", "no session", 401)
+    cookie, header = request.cookies.get(CSRF_COOKIE, ""), request.headers.get(CSRF_HEADER, "")
+    if not cookie or not header or not same(cookie, header):
+        raise OAuthError("invalid_request", "CSRF token missing or wrong", 403)
+    return refresh_token
+
+
+def _web_client(session: Session, client_id: str) -> Client:
+    client = session.get(Client, client_id) if len(client_id) <= 64 else None
+    if client is None or not client.first_party:
+        raise OAuthError("unauthorized_client", "browser login is for first-party clients")
+    return client
+
+
+@router.post(
+    "/login",
+    summary="Log in with username and password (first-party apps)",
+    openapi_extra=form_body(
+        username="username",
+        password="password",
+        client_id="first-party client (default: web)",
+        scope="scopes",
+    ),
+)
+async def login_endpoint(request: Request) -> Response:
+    form = await single_valued_form(request)
+    username, password = form.get("username"), form.get("password")
+    if not username or not password:
+        raise invalid_request("username and password are required")
+    provider: Provider = request.app.state.provider
+    answer = await run_in_threadpool(
+        _login,
+        provider,
+        form.get("client_id", WEB_CLIENT),
+        username,
+        password,
+        form.get("scope"),
+        context_of(request),
+    )
+    refresh_token = answer.pop("refresh_token")
+    return _with_cookies(json_answer(answer), provider, refresh_token)
+
+
+def _login(
+    provider: Provider,
+    client_id: str,
+    username: str,
+    password: str,
+    scope: str | None,
+    context: Context,
+) -> dict[str, Any]:
+    with provider.database.session() as session:
+        client = _web_client(session, client_id)
+        user = authenticate_user(
+            session,
+            provider.passwords,
+            tenant_id=client.tenant_id,
+            username=username,
+            password=password,
+        )
+        if user is None:
+            record(
+                session,
+                "login.failed",
+                tenant_id=client.tenant_id,
+                outcome="failure",
+                context=context,
+                client_id=client.id,
+            )
+            failed = True
+        else:
+            failed = False
+            answer = login(provider, session, client, user, scope, None, context, amr=("pwd",))
+    if failed:  # raised after commit, so the failure stays in the audit log
+        raise invalid_grant("invalid username or password")
+    return answer
+
+
+@router.post("/refresh", summary="Rotate the session cookie and get a new access token")
+async def refresh_endpoint(request: Request) -> Response:
+    refresh_token = _cookie_session(request)
+    provider: Provider = request.app.state.provider
+    answer = await run_in_threadpool(_refresh, provider, refresh_token, context_of(request))
+    new_refresh = answer.pop("refresh_token")
+    return _with_cookies(json_answer(answer), provider, new_refresh)
+
+
+def _refresh(provider: Provider, refresh_token: str, context: Context) -> dict[str, Any]:
+    with provider.database.session() as session:
+        found = provider.refresh.find(session, refresh_token)
+        if found is None:
+            result: dict[str, Any] | Refused = Refused("session invalid")
+        else:
+            client = _web_client(session, found[1].client_id)
+            result = refresh_with(provider, session, client, refresh_token, None, context)
+    if isinstance(result, Refused):
+        raise OAuthError("invalid_grant", result.reason, 401)
+    return result
+
+
+@router.post("/logout", summary="End this session: revoke its refresh family, clear cookies")
+async def logout_endpoint(request: Request) -> Response:
+    refresh_token = _cookie_session(request)
+    provider: Provider = request.app.state.provider
+    await run_in_threadpool(_logout, provider, refresh_token, context_of(request), False)
+    return _cleared(json_answer({}))
+
+
+@router.post("/logout-all", summary="End every session of this user and refuse their tokens")
+async def logout_all_endpoint(request: Request) -> Response:
+    refresh_token = _cookie_session(request)
+    provider: Provider = request.app.state.provider
+    await run_in_threadpool(_logout, provider, refresh_token, context_of(request), True)
+    return _cleared(json_answer({}))
+
+
+def _logout(provider: Provider, refresh_token: str, context: Context, everywhere: bool) -> None:
+    with provider.database.session() as session:
+        found = provider.refresh.find(session, refresh_token)
+        if found is None:
+            return
+        _, family = found
+        if everywhere:
+            log_out_everywhere(provider, session, family.tenant_id, family.subject, context)
+            return
+        provider.refresh.revoke_family(session, family, "logout", int(time.time()))
+        record(
+            session,
+            "logout",
+            tenant_id=family.tenant_id,
+            context=context,
+            subject=family.subject,
+            client_id=family.client_id,
+            details={"family": family.id},
+        )

@@ -1,0 +1,156 @@
+"""OAuth 2.0 endpoints: token (RFC 6749), revocation (RFC 7009), introspection (RFC 7662).
+
+Handlers only read the request, call a service and render its answer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from ...jose import json
+from ..errors import invalid_request
+from ..provider import Provider
+from ..services.audit import Context
+from ..services.grants import client_from_request, token_response
+from ..services.introspection import introspect
+from ..services.revoke import revoke
+from .requests import basic_credentials, context_of, single_valued_form
+
+router = APIRouter(prefix="/oauth2", tags=["oauth2"])
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def form_body(**fields: str) -> dict[str, Any]:
+    """OpenAPI for an ``application/x-www-form-urlencoded`` body of optional string fields."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            name: {"type": "string", "description": text}
+                            for name, text in fields.items()
+                        },
+                    }
+                }
+            },
+        }
+    }
+
+
+CLIENT_FIELDS = {
+    "client_id": "client_secret_post: the client's id",
+    "client_secret": "client_secret_post: the client's secret",
+}
+
+
+def json_answer(body: Any, status: int = 200) -> Response:
+    """A JSON answer that caches nowhere (RFC 6749 §5.1)."""
+    return Response(json.dumps(body), status, NO_STORE, media_type="application/json")
+
+
+@router.post(
+    "/token",
+    summary="Token endpoint: client_credentials, refresh_token, password (first-party only)",
+    openapi_extra=form_body(
+        grant_type="client_credentials | refresh_token | password",
+        scope="space-separated scopes (requested ∩ allowed)",
+        resource="RFC 8707 target audience",
+        refresh_token="refresh_token grant",
+        username="password grant",
+        password="password grant",
+        **CLIENT_FIELDS,
+    ),
+)
+async def token(request: Request) -> Response:
+    form = await single_valued_form(request)
+    basic = basic_credentials(request)
+    provider: Provider = request.app.state.provider
+    answer = await run_in_threadpool(token_response, provider, form, basic, context_of(request))
+    return json_answer(answer)
+
+
+@router.post(
+    "/revoke",
+    summary="RFC 7009 revocation (200 also for unknown tokens)",
+    openapi_extra=form_body(
+        token="the token", token_type_hint="access_token | refresh_token", **CLIENT_FIELDS
+    ),
+)
+async def revoke_endpoint(request: Request) -> Response:
+    form = await single_valued_form(request)
+    basic = basic_credentials(request)
+    token_value = form.get("token")
+    if not token_value:
+        raise invalid_request("token is required")
+    provider: Provider = request.app.state.provider
+    await run_in_threadpool(
+        _revoke,
+        provider,
+        form,
+        basic,
+        token_value,
+        form.get("token_type_hint"),
+        context_of(request),
+    )
+    return json_answer({})
+
+
+def _revoke(
+    provider: Provider,
+    form: dict[str, str],
+    basic: tuple[str, str] | None,
+    token_value: str,
+    hint: str | None,
+    context: Context,
+) -> None:
+    with provider.database.session() as session:
+        client = client_from_request(provider, session, form, basic)
+        revoke(provider, session, client, token_value, hint=hint, context=context)
+
+
+@router.post(
+    "/introspect",
+    summary="RFC 7662 introspection",
+    openapi_extra=form_body(
+        token="the token", token_type_hint="access_token | refresh_token", **CLIENT_FIELDS
+    ),
+)
+async def introspect_endpoint(request: Request) -> Response:
+    form = await single_valued_form(request)
+    basic = basic_credentials(request)
+    token_value = form.get("token")
+    if not token_value:
+        raise invalid_request("token is required")
+    provider: Provider = request.app.state.provider
+    answer = await run_in_threadpool(
+        _introspect, provider, form, basic, token_value, form.get("token_type_hint")
+    )
+    return json_answer(answer)
+
+
+def _introspect(
+    provider: Provider,
+    form: dict[str, str],
+    basic: tuple[str, str] | None,
+    token_value: str,
+    hint: str | None,
+) -> dict[str, Any]:
+    with provider.database.session(readonly=True) as session:
+        caller = client_from_request(provider, session, form, basic)
+        return introspect(
+            session,
+            token_value,
+            caller=caller,
+            issuer=provider.issuer,
+            refresh=provider.refresh,
+            revocations=provider.revocations,
+            hint=hint,
+        )

@@ -1,0 +1,56 @@
+"""Reading requests the way OAuth 2.0 wants: one value per parameter, client credentials
+from HTTP Basic (RFC 6749 §2.3.1), and who is asking, for the audit log."""
+
+from __future__ import annotations
+
+import binascii
+from base64 import b64decode
+from urllib.parse import unquote
+
+from fastapi import Request
+
+from ..errors import OAuthError, invalid_request
+from ..services.audit import Context
+
+
+async def single_valued_form(request: Request) -> dict[str, str]:
+    """The urlencoded body as a dict; a parameter sent twice is ``invalid_request`` (§3.2)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        raise invalid_request("the body must be application/x-www-form-urlencoded")
+    form = await request.form()
+    values: dict[str, str] = {}
+    for name, value in form.multi_items():
+        if not isinstance(value, str):
+            raise invalid_request("files are not accepted")
+        if name in values:
+            raise invalid_request(f"parameter {name[:40]!r} repeated")
+        if value != "":
+            values[name] = value
+    return values
+
+
+def basic_credentials(request: Request) -> tuple[str, str] | None:
+    """Client id and secret from ``Authorization: Basic``, form-decoded; ``None`` if absent."""
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        raise OAuthError("invalid_client", "unsupported client authentication", 401)
+    try:
+        decoded = b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise OAuthError("invalid_client", "malformed Basic credentials", 401) from None
+    client_id, colon, secret = decoded.partition(":")
+    if not colon or not client_id:
+        raise OAuthError("invalid_client", "malformed Basic credentials", 401)
+    return unquote(client_id.replace("+", " ")), unquote(secret.replace("+", " "))
+
+
+def context_of(request: Request) -> Context:
+    """Client address and user agent, for audit rows."""
+    return Context(
+        ip=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+    )

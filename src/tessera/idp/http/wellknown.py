@@ -1,0 +1,61 @@
+"""Discovery (RFC 8414, OpenID Connect Discovery) and the JWK Set."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from ...jose import json
+from ..provider import Provider
+from ..services.grants import SUPPORTED
+
+router = APIRouter(tags=["discovery"])
+
+
+def metadata(provider: Provider) -> dict[str, Any]:
+    """The authorization server metadata; ``issuer`` is exactly the ``iss`` we sign."""
+    issuer = provider.settings.issuer
+    return {
+        "issuer": issuer,
+        "jwks_uri": f"{issuer}/.well-known/jwks.json",
+        "token_endpoint": f"{issuer}/oauth2/token",
+        "revocation_endpoint": f"{issuer}/oauth2/revoke",
+        "introspection_endpoint": f"{issuer}/oauth2/introspect",
+        "grant_types_supported": list(SUPPORTED),
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "introspection_endpoint_auth_methods_supported": [
+            "client_secret_basic",
+            "client_secret_post",
+        ],
+        "response_types_supported": ["token"],
+        "subject_types_supported": ["public"],
+        "token_endpoint_auth_signing_alg_values_supported": [provider.settings.signing_alg],
+        "id_token_signing_alg_values_supported": [provider.settings.signing_alg],
+    }
+
+
+def _json(body: Any, max_age: int) -> Response:
+    return Response(
+        json.dumps(body),
+        media_type="application/json",
+        headers={"Cache-Control": f"public, max-age={max_age}"},
+    )
+
+
+@router.get("/.well-known/jwks.json", summary="The provider's public signing keys (JWK Set)")
+def jwks(request: Request) -> Response:
+    provider: Provider = request.app.state.provider
+    return _json(provider.keyring.jwks(), provider.settings.jwks_max_age)
+
+
+@router.get("/.well-known/openid-configuration", summary="OpenID Connect discovery")
+def openid_configuration(request: Request) -> Response:
+    return _json(metadata(request.app.state.provider), 3600)
+
+
+@router.get("/.well-known/oauth-authorization-server", summary="RFC 8414 metadata")
+def oauth_authorization_server(request: Request) -> Response:
+    return _json(metadata(request.app.state.provider), 3600)

@@ -1,0 +1,290 @@
+"""The token endpoint's grants (RFC 6749): client_credentials, refresh_token, and password
+(first-party clients only; RFC 9700 discourages it elsewhere). Each returns the JSON answer."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import OAuthError, invalid_grant, invalid_request
+from ..provider import Provider
+from ..store.models import Client, User
+from .accounts import authenticate_user
+from .audit import Context, record
+from .clients import authenticate_client, split_scopes
+from .refresh import Refused
+
+SUPPORTED = ("client_credentials", "refresh_token", "password")
+
+
+def client_from_request(
+    provider: Provider,
+    session: Any,
+    form: Mapping[str, str],
+    basic: tuple[str, str] | None,
+) -> Client:
+    """Authenticate the client by ``client_secret_basic`` or ``client_secret_post`` (never both)."""
+    if basic is not None:
+        if "client_secret" in form:
+            raise invalid_request("use one client authentication method")
+        if form.get("client_id", basic[0]) != basic[0]:
+            raise invalid_request("client_id does not match the authenticated client")
+        return authenticate_client(session, provider.master, basic[0], basic[1])
+    client_id = form.get("client_id")
+    if not client_id:
+        raise OAuthError("invalid_client", "client authentication required", 401)
+    return authenticate_client(session, provider.master, client_id, form.get("client_secret"))
+
+
+def grant_scope(requested: str | None, allowed: str, default: str) -> tuple[str, ...]:
+    """requested ∩ allowed, in request order; nothing requested means the defaults.
+
+    >>> grant_scope("a c x", "a b c", "a")
+    ('a', 'c')
+    >>> grant_scope(None, "a b", "b")
+    ('b',)
+    """
+    allowed_set = set(split_scopes(allowed))
+    if requested is None or not requested.strip():
+        return split_scopes(default)
+    granted = tuple(scope for scope in split_scopes(requested) if scope in allowed_set)
+    if not granted:
+        raise OAuthError("invalid_scope", "none of the requested scopes is allowed")
+    return granted
+
+
+def audience_for(client: Client, resource: str | None) -> str:
+    """RFC 8707 ``resource`` if the client may target it, else the client's default audience."""
+    audiences = client.audience.split()
+    if resource is None:
+        return audiences[0]
+    if resource not in audiences:
+        raise OAuthError("invalid_target", "resource not allowed for this client")
+    return resource
+
+
+def token_response(
+    provider: Provider,
+    form: Mapping[str, str],
+    basic: tuple[str, str] | None,
+    context: Context,
+) -> dict[str, Any]:
+    """Run the grant named in ``form`` and return the RFC 6749 §5.1 answer."""
+    grant_type = form.get("grant_type")
+    if not grant_type:
+        raise invalid_request("grant_type is required")
+    if grant_type not in SUPPORTED:
+        raise OAuthError("unsupported_grant_type", "grant type not supported")
+    refused: Refused | None = None
+    with provider.database.session() as session:
+        client = client_from_request(provider, session, form, basic)
+        if grant_type not in client.grant_types.split():
+            raise OAuthError("unauthorized_client", "grant type not allowed for this client")
+        if grant_type == "client_credentials":
+            if client.secret_hash is None:
+                raise OAuthError("unauthorized_client", "a public client has no credentials")
+            answer = _client_credentials(provider, session, client, form, context)
+        elif grant_type == "password":
+            answer = _password(provider, session, client, form, context)
+        else:
+            result = _refresh(provider, session, client, form, context)
+            if isinstance(result, Refused):
+                refused = result
+                answer = {}
+            else:
+                answer = result
+    if refused is not None:  # raised after commit: a reuse revocation must be written
+        raise invalid_grant(refused.reason)
+    return answer
+
+
+def _client_credentials(
+    provider: Provider, session: Any, client: Client, form: Mapping[str, str], context: Context
+) -> dict[str, Any]:
+    scope = grant_scope(form.get("scope"), client.allowed_scopes, client.default_scopes)
+    audience = audience_for(client, form.get("resource"))
+    issued = provider.issuer.issue(
+        tenant_id=client.tenant_id,
+        subject=client.id,
+        client_id=client.id,
+        scope=scope,
+        audience=audience,
+    )
+    record(
+        session,
+        "token.issued",
+        tenant_id=client.tenant_id,
+        context=context,
+        subject=client.id,
+        client_id=client.id,
+        details={
+            "grant": "client_credentials",
+            "jti": issued.claims["jti"],
+            "scope": issued.claims["scope"],
+        },
+    )
+    return _bearer(issued.token, issued.expires_in, scope)
+
+
+def _password(
+    provider: Provider, session: Any, client: Client, form: Mapping[str, str], context: Context
+) -> dict[str, Any]:
+    if not client.first_party:
+        raise OAuthError("unauthorized_client", "the password grant is for first-party clients")
+    username, password = form.get("username"), form.get("password")
+    if not username or not password:
+        raise invalid_request("username and password are required")
+    user = authenticate_user(
+        session,
+        provider.passwords,
+        tenant_id=client.tenant_id,
+        username=username,
+        password=password,
+    )
+    if user is None:
+        record(
+            session,
+            "login.failed",
+            tenant_id=client.tenant_id,
+            outcome="failure",
+            context=context,
+            client_id=client.id,
+            details={"grant": "password"},
+        )
+        raise invalid_grant("invalid username or password")
+    return login(
+        provider,
+        session,
+        client,
+        user,
+        form.get("scope"),
+        form.get("resource"),
+        context,
+        amr=("pwd",),
+    )
+
+
+def login(
+    provider: Provider,
+    session: Any,
+    client: Client,
+    user: User,
+    requested_scope: str | None,
+    resource: str | None,
+    context: Context,
+    *,
+    amr: tuple[str, ...],
+) -> dict[str, Any]:
+    """Tokens for a user who just authenticated: an access token and a new refresh family."""
+    now = int(time.time())
+    scope = grant_scope(requested_scope, client.allowed_scopes, client.default_scopes)
+    audience = audience_for(client, resource)
+    extra = {"amr": list(amr), "auth_time": now, "roles": user.roles.split()}
+    issued = provider.issuer.issue(
+        tenant_id=user.tenant_id,
+        subject=user.id,
+        client_id=client.id,
+        scope=scope,
+        audience=audience,
+        extra=extra,
+        now=now,
+    )
+    family, refresh_token = provider.refresh.start(
+        session,
+        tenant_id=user.tenant_id,
+        subject=user.id,
+        user_id=user.id,
+        client_id=client.id,
+        scope=" ".join(scope),
+        audience=audience,
+        now=now,
+        amr=" ".join(amr),
+        auth_time=now,
+    )
+    record(
+        session,
+        "login.succeeded",
+        tenant_id=user.tenant_id,
+        context=context,
+        subject=user.id,
+        client_id=client.id,
+        details={"jti": issued.claims["jti"], "family": family.id},
+    )
+    answer = _bearer(issued.token, issued.expires_in, scope)
+    answer["refresh_token"] = refresh_token
+    return answer
+
+
+def _refresh(
+    provider: Provider, session: Any, client: Client, form: Mapping[str, str], context: Context
+) -> dict[str, Any] | Refused:
+    token = form.get("refresh_token")
+    if not token:
+        raise invalid_request("refresh_token is required")
+    return refresh_with(provider, session, client, token, form.get("scope"), context)
+
+
+def refresh_with(
+    provider: Provider,
+    session: Any,
+    client: Client,
+    token: str,
+    requested_scope: str | None,
+    context: Context,
+) -> dict[str, Any] | Refused:
+    """Rotate a refresh token and mint a new access token (scope may only narrow)."""
+    now = int(time.time())
+    result = provider.refresh.rotate(session, token, client_id=client.id, now=now, context=context)
+    if isinstance(result, Refused):
+        record(
+            session,
+            "token.refresh",
+            tenant_id=client.tenant_id,
+            outcome="failure",
+            context=context,
+            client_id=client.id,
+            details={"reason": result.reason},
+        )
+        return result
+    family = result.family
+    scope = grant_scope(requested_scope, family.scope, family.scope)
+    extra: dict[str, Any] = {"auth_time": family.auth_time}
+    if family.amr:
+        extra["amr"] = family.amr.split()
+    if family.user_id is not None:
+        user = session.get(User, family.user_id)
+        if user is None or user.status != "active":
+            provider.refresh.revoke_family(session, family, "user-inactive", now)
+            return Refused("the user is no longer active", family)
+        extra["roles"] = user.roles.split()
+    issued = provider.issuer.issue(
+        tenant_id=family.tenant_id,
+        subject=family.subject,
+        client_id=client.id,
+        scope=scope,
+        audience=family.audience,
+        extra=extra,
+        now=now,
+    )
+    record(
+        session,
+        "token.refreshed",
+        tenant_id=family.tenant_id,
+        context=context,
+        subject=family.subject,
+        client_id=client.id,
+        details={"jti": issued.claims["jti"], "family": family.id},
+    )
+    answer = _bearer(issued.token, issued.expires_in, scope)
+    answer["refresh_token"] = result.token
+    return answer
+
+
+def _bearer(token: str, expires_in: int, scope: tuple[str, ...]) -> dict[str, Any]:
+    return {
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": expires_in,
+        "scope": " ".join(scope),
+    }

@@ -1,0 +1,251 @@
+"""Signing keys that rotate themselves, sealed at rest, published as JWKS.
+
+A key's life: published (in JWKS, not signing yet) → active (signs) → retired (still in JWKS
+until every token it signed has expired) → deleted. The next key is published ``key_prepublish``
+seconds before it starts signing, so guards that cache JWKS already know it. With many nodes,
+exactly one rotates: the decision is taken under a row lock (``SELECT … FOR UPDATE`` on
+PostgreSQL; SQLite's write lock serializes writers already).
+
+>>> from tessera.idp.config import Settings
+>>> from tessera.idp.store.database import Database
+>>> from tessera.idp.services.secrets import MasterKey
+>>> database = Database("sqlite://"); database.upgrade()
+>>> keyring = Keyring(database, MasterKey(bytes(32)), Settings(database_url="sqlite://"))
+>>> keyring.signing_key(now=1_700_000_000).alg
+'ES256'
+>>> len(keyring.jwks(now=1_700_000_000)["keys"])
+1
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from tessera import jose
+
+from ..config import Settings
+from ..store.database import Database
+from ..store.models import Lock, SigningKey
+from .audit import Context, record
+from .secrets import MasterKey
+
+# Tokens live at most this long (the access-token lifetime is capped at one hour), plus leeway:
+# a retired key stays published that long after it stopped signing.
+_TOKEN_LIFETIME_CAP = 3600 + 300
+_RELOAD_EVERY = 30
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    """What is known about one signing key, without its private part."""
+
+    kid: str
+    alg: str
+    published_at: int
+    activates_at: int
+    retires_at: int
+    expires_at: int
+
+    def state(self, now: float) -> str:
+        """``next``, ``active``, ``retired`` or ``expired`` at ``now``."""
+        if now < self.activates_at:
+            return "next"
+        if now < self.retires_at:
+            return "active"
+        return "retired" if now < self.expires_at else "expired"
+
+
+@dataclass(slots=True)
+class _Snapshot:
+    loaded_at: float
+    valid_until: float
+    infos: list[KeyInfo]
+    jwks: dict[str, Any]
+    active: jose.Key
+
+
+class Keyring:
+    """The provider's signing keys: which signs now, which are published, when to rotate."""
+
+    def __init__(self, database: Database, master: MasterKey, settings: Settings) -> None:
+        self._database = database
+        self._master = master
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._snapshot: _Snapshot | None = None
+        self._private: dict[str, jose.Key] = {}
+
+    # ------------------------------------------------------------------ reading
+
+    def signing_key(self, now: float | None = None) -> jose.Key:
+        """The private key that signs at ``now`` (rotating first when one is due)."""
+        return self._current(now).active
+
+    def jwks(self, now: float | None = None) -> dict[str, Any]:
+        """The JWK Set to publish: next, active and still-needed retired public keys."""
+        return self._current(now).jwks
+
+    def keys(self, now: float | None = None) -> list[KeyInfo]:
+        """Every stored key with its timeline, newest first."""
+        return list(self._current(now).infos)
+
+    def _current(self, now: float | None) -> _Snapshot:
+        moment = time.time() if now is None else now
+        snapshot = self._snapshot
+        if snapshot is not None and snapshot.loaded_at <= moment < snapshot.valid_until:
+            return snapshot
+        with self._lock:
+            snapshot = self._snapshot
+            if snapshot is None or not snapshot.loaded_at <= moment < snapshot.valid_until:
+                snapshot = self._load(moment)
+                if snapshot is None:
+                    # Only when no key signs at all (first use, or a long outage): rotation is
+                    # otherwise the housekeeping's job, never done inside a caller's transaction.
+                    self.ensure(moment)
+                    snapshot = self._load(moment)
+                    assert snapshot is not None
+                self._snapshot = snapshot
+            return snapshot
+
+    def _load(self, now: float) -> _Snapshot | None:
+        with self._database.session(readonly=True) as session:
+            rows = list(
+                session.scalars(select(SigningKey).order_by(SigningKey.activates_at.desc()))
+            )
+            infos = [_info(row) for row in rows]
+            published = [row for row in rows if row.published_at <= now < row.expires_at]
+            active_row = next(
+                (row for row in rows if row.activates_at <= now < row.retires_at), None
+            )
+            if active_row is None:
+                return None
+            active = self._private.get(active_row.kid)
+            if active is None:
+                active = self._unseal(active_row)
+                self._private = {active_row.kid: active}
+        boundaries = [
+            moment
+            for info in infos
+            for moment in (info.activates_at, info.retires_at, info.expires_at)
+            if moment > now
+        ]
+        valid_until = min([now + _RELOAD_EVERY, *boundaries])
+        jwks = {"keys": [orjson.loads(row.public_jwk) for row in published]}
+        return _Snapshot(now, valid_until, infos, jwks, active)
+
+    def _unseal(self, row: SigningKey) -> jose.Key:
+        private = self._master.unseal(row.private_sealed, aad=row.kid.encode())
+        return jose.Key.from_der(private, alg=row.alg, kid=row.kid)
+
+    # ------------------------------------------------------------------ rotating
+
+    def ensure(self, now: float | None = None, context: Context | None = None) -> list[str]:
+        """Create the first key, publish the next one when due, delete expired ones.
+
+        Returns the kids created. Safe to call from every node at once.
+        """
+        moment = int(time.time() if now is None else now)
+        with self._database.session() as session:
+            self._lock_rotation(session)
+            rows = list(session.scalars(select(SigningKey)))
+            created: list[str] = []
+            active = [row for row in rows if row.activates_at <= moment < row.retires_at]
+            upcoming = [row for row in rows if row.activates_at > moment]
+            if not active:
+                created.append(self._create(session, moment, activates_at=moment))
+                record(
+                    session,
+                    "key.created",
+                    tenant_id="*",
+                    context=context,
+                    details={"kid": created[-1], "reason": "no active key"},
+                )
+            else:
+                current = max(active, key=lambda row: row.activates_at)
+                due = current.retires_at - self._settings.key_prepublish
+                if moment >= due and not upcoming:
+                    kid = self._create(session, moment, activates_at=current.retires_at)
+                    created.append(kid)
+                    record(
+                        session,
+                        "key.rotated",
+                        tenant_id="*",
+                        context=context,
+                        details={
+                            "kid": kid,
+                            "previous": current.kid,
+                            "activates_at": current.retires_at,
+                        },
+                    )
+            session.execute(delete(SigningKey).where(SigningKey.expires_at <= moment))
+        return created
+
+    def rotate(
+        self, now: float | None = None, *, immediate: bool = False, context: Context | None = None
+    ) -> str:
+        """Force a rotation: a new key, published now, signing after the prepublication period.
+
+        ``immediate`` (for a compromised key) makes it sign at once; guards that cached the old
+        JWKS refetch on the unknown kid.
+        """
+        moment = int(time.time() if now is None else now)
+        with self._database.session() as session:
+            self._lock_rotation(session)
+            rows = list(session.scalars(select(SigningKey)))
+            starts = moment if immediate else moment + self._settings.key_prepublish
+            for row in rows:
+                if row.activates_at > moment:
+                    session.delete(row)  # an unused next key is replaced by this one
+                elif row.retires_at > starts:
+                    row.retires_at = starts
+                    row.expires_at = starts + _TOKEN_LIFETIME_CAP
+            kid = self._create(session, moment, activates_at=starts)
+            record(
+                session,
+                "key.rotated",
+                tenant_id="*",
+                context=context,
+                details={"kid": kid, "forced": True, "immediate": immediate},
+            )
+        with self._lock:
+            self._snapshot = None
+        return kid
+
+    def _lock_rotation(self, session: Session) -> None:
+        lock = session.get(Lock, "keyring", with_for_update=True)
+        if lock is None:
+            session.add(Lock(name="keyring", held_at=int(time.time())))
+            session.flush()
+            session.get(Lock, "keyring", with_for_update=True)
+
+    def _create(self, session: Session, now: int, *, activates_at: int) -> str:
+        key = jose.Key.generate(self._settings.signing_alg)
+        assert key.kid is not None
+        retires_at = activates_at + self._settings.key_rotation_period
+        session.add(
+            SigningKey(
+                kid=key.kid,
+                alg=self._settings.signing_alg,
+                public_jwk=orjson.dumps({**key.public().to_jwk(), "use": "sig"}).decode(),
+                private_sealed=self._master.seal(key.to_der(private=True), aad=key.kid.encode()),
+                published_at=now,
+                activates_at=activates_at,
+                retires_at=retires_at,
+                expires_at=retires_at + _TOKEN_LIFETIME_CAP,
+            )
+        )
+        session.flush()
+        return key.kid
+
+
+def _info(row: SigningKey) -> KeyInfo:
+    return KeyInfo(
+        row.kid, row.alg, row.published_at, row.activates_at, row.retires_at, row.expires_at
+    )

@@ -1,0 +1,170 @@
+"""Refresh tokens: opaque, stored only as a keyed hash, in families that rotate on every use.
+
+A spent token presented again is reuse: the whole family is revoked (optionally, within a grace
+period, the request is only refused). "Spent" is claimed with one conditional UPDATE, so of many
+simultaneous uses exactly one wins, on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from ..config import Settings
+from ..store.models import RefreshFamily, RefreshToken
+from .audit import Context, record
+from .secrets import MasterKey, new_secret
+
+PURPOSE = "refresh-token"
+
+
+@dataclass(frozen=True, slots=True)
+class Rotated:
+    """A successful rotation: the family and the new token (in clear, for the client)."""
+
+    family: RefreshFamily
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A refused refresh; ``reason`` is safe to show the client."""
+
+    reason: str
+    family: RefreshFamily | None = None
+
+
+class RefreshTokens:
+    """Issues, rotates and revokes refresh-token families."""
+
+    def __init__(self, master: MasterKey, settings: Settings) -> None:
+        self._master = master
+        self._settings = settings
+
+    def digest(self, token: str) -> str:
+        """The keyed hash under which a refresh token is stored."""
+        return self._master.keyed_hash(PURPOSE, token)
+
+    def start(
+        self,
+        session: Session,
+        *,
+        tenant_id: str,
+        subject: str,
+        client_id: str,
+        scope: str,
+        audience: str,
+        now: int,
+        user_id: str | None = None,
+        amr: str = "",
+        auth_time: int | None = None,
+    ) -> tuple[RefreshFamily, str]:
+        """Open a new family (a login or a grant) and return it with its first token."""
+        family = RefreshFamily(
+            id=str(uuid.uuid4()),
+            tenant_id=tenant_id,
+            subject=subject,
+            user_id=user_id,
+            client_id=client_id,
+            scope=scope,
+            audience=audience,
+            amr=amr,
+            auth_time=auth_time if auth_time is not None else now,
+            created_at=now,
+            expires_at=now + self._settings.refresh_token_ttl,
+        )
+        session.add(family)
+        session.flush()
+        return family, self._mint(session, family, now)
+
+    def _mint(self, session: Session, family: RefreshFamily, now: int) -> str:
+        token = new_secret()
+        session.add(
+            RefreshToken(
+                token_hash=self.digest(token),
+                family_id=family.id,
+                created_at=now,
+                expires_at=min(family.expires_at, now + self._settings.refresh_idle_ttl),
+            )
+        )
+        return token
+
+    def find(self, session: Session, token: str) -> tuple[RefreshToken, RefreshFamily] | None:
+        """The stored token and its family, if ``token`` is one of ours."""
+        row = session.get(RefreshToken, self.digest(token)) if len(token) <= 512 else None
+        if row is None:
+            return None
+        family = session.get(RefreshFamily, row.family_id)
+        return (row, family) if family is not None else None
+
+    def rotate(
+        self,
+        session: Session,
+        token: str,
+        *,
+        client_id: str,
+        now: int,
+        context: Context | None = None,
+    ) -> Rotated | Refused:
+        """Spend ``token`` and issue its successor; detect reuse and revoke the family.
+
+        The caller commits, then refuses the request when the result is :class:`Refused`:
+        a reuse revocation must be written even though the request fails.
+        """
+        found = self.find(session, token)
+        if found is None:
+            return Refused("refresh token invalid")
+        row, family = found
+        if family.client_id != client_id:
+            return Refused("refresh token was issued to another client")
+        if family.revoked_at is not None:
+            return Refused("refresh token revoked", family)
+        if now >= row.expires_at or now >= family.expires_at:
+            return Refused("refresh token expired", family)
+        claimed = session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.token_hash == row.token_hash, RefreshToken.spent_at.is_(None))
+            .values(spent_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            session.refresh(row)
+            spent_at = row.spent_at if row.spent_at is not None else now
+            if now - spent_at <= self._settings.refresh_reuse_grace:
+                return Refused("refresh token already used", family)
+            self.revoke_family(session, family, "reuse", now)
+            record(
+                session,
+                "refresh.reuse",
+                tenant_id=family.tenant_id,
+                outcome="failure",
+                context=context,
+                subject=family.subject,
+                client_id=client_id,
+                details={"family": family.id},
+            )
+            return Refused("refresh token reused; the session is revoked", family)
+        return Rotated(family, self._mint(session, family, now))
+
+    def revoke_family(self, session: Session, family: RefreshFamily, reason: str, now: int) -> None:
+        """Revoke every token of ``family`` (kept until purged, so reuse is still recognised)."""
+        if family.revoked_at is None:
+            family.revoked_at = now
+            family.revoked_reason = reason
+            session.flush()
+
+    def revoke_subject(self, session: Session, tenant_id: str, subject: str, now: int) -> int:
+        """Revoke every live family of a subject; returns how many."""
+        families = session.scalars(
+            select(RefreshFamily).where(
+                RefreshFamily.tenant_id == tenant_id,
+                RefreshFamily.subject == subject,
+                RefreshFamily.revoked_at.is_(None),
+            )
+        ).all()
+        for family in families:
+            self.revoke_family(session, family, "logout-all", now)
+        return len(families)

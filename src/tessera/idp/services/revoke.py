@@ -1,0 +1,88 @@
+"""RFC 7009 revocation and the browser session's logout: what a client may take back."""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy.orm import Session
+
+from tessera import jose
+
+from ..errors import OAuthError
+from ..provider import Provider
+from ..store.models import Client
+from .audit import Context, record
+
+
+def revoke(
+    provider: Provider,
+    session: Session,
+    client: Client,
+    token: str,
+    *,
+    hint: str | None,
+    context: Context,
+) -> None:
+    """Revoke an access token (blocklist until ``exp``) or a refresh token (its family).
+
+    Unknown, expired or malformed tokens are accepted silently (RFC 7009 §2.2); a token issued
+    to another client is refused.
+    """
+    now = int(time.time())
+    kinds = ("refresh", "access") if hint == "refresh_token" else ("access", "refresh")
+    for kind in kinds:
+        if kind == "refresh":
+            found = provider.refresh.find(session, token)
+            if found is None:
+                continue
+            _, family = found
+            if family.client_id != client.id:
+                raise OAuthError("unauthorized_client", "the token belongs to another client")
+            provider.refresh.revoke_family(session, family, "revoked", now)
+            record(
+                session,
+                "token.revoked",
+                tenant_id=family.tenant_id,
+                context=context,
+                subject=family.subject,
+                client_id=client.id,
+                details={"kind": "refresh", "family": family.id},
+            )
+            return
+        if token.count(".") != 2:
+            continue
+        try:
+            claims = provider.issuer.verifier(now).verify(token, now=now)
+        except jose.InvalidToken:
+            continue
+        if claims.get("client_id") != client.id:
+            raise OAuthError("unauthorized_client", "the token belongs to another client")
+        provider.revocations.revoke_access_token(session, claims)
+        record(
+            session,
+            "token.revoked",
+            tenant_id=str(claims.get("tenant", "")),
+            context=context,
+            subject=str(claims.get("sub")),
+            client_id=client.id,
+            details={"kind": "access", "jti": claims["jti"]},
+        )
+        return
+
+
+def log_out_everywhere(
+    provider: Provider, session: Session, tenant_id: str, subject: str, context: Context
+) -> int:
+    """Revoke every refresh family of ``subject`` and refuse its access tokens issued until now."""
+    now = int(time.time())
+    families = provider.refresh.revoke_subject(session, tenant_id, subject, now)
+    provider.revocations.log_out_everywhere(session, tenant_id, subject, now)
+    record(
+        session,
+        "logout.all",
+        tenant_id=tenant_id,
+        context=context,
+        subject=subject,
+        details={"families": families},
+    )
+    return families

@@ -1,0 +1,108 @@
+"""The engine and sessions: SQLite (WAL) by default, PostgreSQL by URL; migrations at start.
+
+>>> database = Database("sqlite://")
+>>> database.upgrade()
+>>> with database.session() as session:
+...     session.scalar(text("select count(*) from tenants"))
+0
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+AFTER_COMMIT = "tessera.after_commit"
+
+__all__ = ["AFTER_COMMIT", "Database", "after_commit", "text"]
+
+
+def after_commit(session: Session, callback: Callable[[], None]) -> None:
+    """Run ``callback`` once the session's transaction has committed (never if it rolls back).
+
+    The database is the truth: fan-out to Redis happens only for what was really written.
+    """
+    session.info.setdefault(AFTER_COMMIT, []).append(callback)
+
+
+class Database:
+    """One engine and its session factory for a database URL."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        options: dict[str, Any] = {"echo": echo}
+        if self.is_sqlite:
+            path = url.split("///", 1)[1] if "///" in url else ""
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                # Sealed keys and secret hashes live here: readable by the owner only.
+                os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+            else:
+                options["poolclass"] = StaticPool
+            options["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        else:
+            options.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+        self.engine: Engine = create_engine(url, **options)
+        if self.is_sqlite:
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+            # pysqlite's own transaction handling defers BEGIN; take it over so that
+            # BEGIN IMMEDIATE can serialize writers (rotation, refresh) when asked.
+            event.listen(self.engine, "begin", _sqlite_begin)
+        self._writer = sessionmaker(
+            self.engine.execution_options(tessera_write=True), expire_on_commit=False
+        )
+        self._reader = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self, *, readonly: bool = False) -> Iterator[Session]:
+        """A transaction that commits on success and rolls back on any error.
+
+        On SQLite a writing transaction takes the write lock when it begins (``BEGIN
+        IMMEDIATE``), so two writers never deadlock upgrading their locks half-way.
+        """
+        factory = self._reader if readonly else self._writer
+        with factory() as session:
+            with session.begin():
+                yield session
+            for callback in session.info.pop(AFTER_COMMIT, ()):
+                callback()
+
+    def upgrade(self) -> None:
+        """Run Alembic migrations up to head (idempotent)."""
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    connection.isolation_level = None
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    # SQLite allows one writer at a time; upgrading a read transaction to a write one later
+    # fails with SQLITE_BUSY, so writers take the lock up front and readers never block them.
+    writes = connection.get_execution_options().get("tessera_write", False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")

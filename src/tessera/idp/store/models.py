@@ -1,0 +1,170 @@
+"""The tables of the identity provider. Every row that belongs to someone carries its tenant.
+
+Times are integer epoch seconds: the unit tokens speak, and the same on SQLite and PostgreSQL.
+
+>>> sorted(Base.metadata.tables)[:3]
+['audit_events', 'clients', 'locks']
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every Tessera table."""
+
+
+class Tenant(Base):
+    """An isolated space of users, clients, roles and audit rows."""
+
+    __tablename__ = "tenants"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class User(Base):
+    """A person who logs in; usernames are unique per tenant, case-insensitively."""
+
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("tenant_id", "username_key", name="uq_users_username"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    username: Mapped[str] = mapped_column(String(200))
+    username_key: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    roles: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class Client(Base):
+    """An OAuth 2.0 client; its secret is kept only as a keyed hash."""
+
+    __tablename__ = "clients"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    secret_hash: Mapped[str | None] = mapped_column(String(128))
+    grant_types: Mapped[str] = mapped_column(Text)
+    allowed_scopes: Mapped[str] = mapped_column(Text, default="")
+    default_scopes: Mapped[str] = mapped_column(Text, default="")
+    audience: Mapped[str] = mapped_column(String(500))
+    first_party: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class SigningKey(Base):
+    """A signing key: published from ``published_at``, signs from ``activates_at`` until
+    ``retires_at``, and stays published until ``expires_at`` (its last token has expired)."""
+
+    __tablename__ = "signing_keys"
+
+    kid: Mapped[str] = mapped_column(String(100), primary_key=True)
+    alg: Mapped[str] = mapped_column(String(16))
+    public_jwk: Mapped[str] = mapped_column(Text)
+    private_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    published_at: Mapped[int] = mapped_column(BigInteger)
+    activates_at: Mapped[int] = mapped_column(BigInteger, index=True)
+    retires_at: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class RefreshFamily(Base):
+    """Every refresh token descended from one login or grant; revoked as a whole on reuse."""
+
+    __tablename__ = "refresh_families"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    subject: Mapped[str] = mapped_column(String(200), index=True)
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), index=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.id"), index=True)
+    scope: Mapped[str] = mapped_column(Text, default="")
+    audience: Mapped[str] = mapped_column(String(500))
+    amr: Mapped[str] = mapped_column(String(100), default="")
+    auth_time: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
+    revoked_at: Mapped[int | None] = mapped_column(BigInteger)
+    revoked_reason: Mapped[str | None] = mapped_column(String(50))
+
+
+class RefreshToken(Base):
+    """One refresh token of a family, by the keyed hash of its value; spent once used."""
+
+    __tablename__ = "refresh_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    family_id: Mapped[str] = mapped_column(
+        ForeignKey("refresh_families.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
+    spent_at: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class RevokedToken(Base):
+    """An access token's ``jti`` on the blocklist until the token would have expired."""
+
+    __tablename__ = "revoked_tokens"
+
+    jti: Mapped[str] = mapped_column(String(100), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class SubjectNotBefore(Base):
+    """Logout everywhere: tokens of this subject issued before ``not_before`` are refused."""
+
+    __tablename__ = "subject_not_before"
+
+    tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(200), primary_key=True)
+    not_before: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class AuditEvent(Base):
+    """One security event: append-only, never a secret or a token."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_tenant_at", "tenant_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[int] = mapped_column(BigInteger, index=True)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    event: Mapped[str] = mapped_column(String(64), index=True)
+    outcome: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str | None] = mapped_column(String(200))
+    subject: Mapped[str | None] = mapped_column(String(200), index=True)
+    client_id: Mapped[str | None] = mapped_column(String(64))
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(300))
+    details: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class Lock(Base):
+    """Named rows that serialize cluster-wide jobs (key rotation) with SELECT … FOR UPDATE."""
+
+    __tablename__ = "locks"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    held_at: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -140,3 +140,10 @@ def test_sign_refuses_conflicting_algorithms(es256: jose.Key) -> None:
         jose.jws.sign(b"x", es256, alg="ES256", headers={"alg": "ES384"})
     with pytest.raises(jose.AlgorithmNotAllowed):
         jose.jws.sign(b"x", es256, alg="RS256")
+
+
+def test_a_header_given_as_none_is_left_out(es256: jose.Key) -> None:
+    compact = jose.jws.sign(b"x", es256, headers={"kid": None})
+    assert jose.jws.parse_header(compact.split(".")[0].encode()) == {"alg": "ES256"}
+    token = jose.jwt.encode({"sub": "ada"}, es256, headers={"kid": None, "typ": None})
+    assert jose.jwt.decode_unverified(token)[0] == {"alg": "ES256"}

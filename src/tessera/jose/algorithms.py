@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -73,7 +72,6 @@ EC_CURVES: dict[str, tuple[type[ec.EllipticCurve], int, int]] = {
 OKP_CURVES = ("Ed25519", "Ed448")
 
 
-@dataclass(frozen=True, slots=True)
 class Algorithm:
     """One JWS algorithm: its name, the key type and curve it takes, and its primitives.
 
@@ -81,12 +79,26 @@ class Algorithm:
     32
     """
 
-    name: str
-    kty: str
-    curve: str | None
-    make_signer: Callable[[Any], Sign]
-    make_verifier: Callable[[Any], Verify]
-    min_secret_bytes: int = 0
+    __slots__ = ("curve", "kty", "make_signer", "make_verifier", "min_secret_bytes", "name")
+
+    def __init__(
+        self,
+        name: str,
+        kty: str,
+        curve: str | None,
+        make_signer: Callable[[Any], Sign],
+        make_verifier: Callable[[Any], Verify],
+        min_secret_bytes: int = 0,
+    ) -> None:
+        self.name = name
+        self.kty = kty
+        self.curve = curve
+        self.make_signer = make_signer
+        self.make_verifier = make_verifier
+        self.min_secret_bytes = min_secret_bytes
+
+    def __repr__(self) -> str:
+        return f"Algorithm({self.name!r})"
 
     def accepts(self, kty: str, curve: str | None) -> bool:
         """Whether a key of this type (and curve) may be used with this algorithm.

@@ -84,7 +84,8 @@ def sign(
 ) -> str:
     """Sign ``payload`` and return a JWS in compact serialization.
 
-    ``headers={"b64": False}`` makes an RFC 7797 unencoded payload (``crit`` is added for you).
+    ``headers={"b64": False}`` makes an RFC 7797 unencoded payload (``crit`` is added for you);
+    a header given as ``None`` is left out (``{"kid": None}`` signs without a kid).
 
     >>> key = Key.generate("HS256")
     >>> sign(b"$.02", key, headers={"b64": False}, detached=True).count("..")
@@ -351,6 +352,7 @@ def _protected(
         if headers.get("alg", alg) != alg:
             raise UsageError("headers name another algorithm")
         header.update(headers)
+        header = {name: value for name, value in header.items() if value is not None}
     encoded = header.get("b64", True)
     if type(encoded) is not bool:
         raise UsageError("b64 must be a boolean")

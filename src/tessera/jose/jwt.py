@@ -389,6 +389,7 @@ def _header_segment(key: Key, alg: str, headers: Mapping[str, Any] | None) -> by
         if headers.get("alg", alg) != alg:
             raise UsageError("headers name another algorithm")
         header.update(headers)
+        header = {name: value for name, value in header.items() if value is not None}
     check_header(header, allow_unencoded=False)
     key.signer(alg)  # refuse a key that cannot sign with alg before anything is built
     return b64.encode(json.dumps(header))

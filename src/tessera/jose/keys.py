@@ -23,7 +23,6 @@ from typing import Any, cast
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
-from cryptography.x509 import load_der_x509_certificate, load_pem_x509_certificate
 
 from . import b64, json
 from .algorithms import ALGORITHMS, EC_CURVES, MIN_RSA_BITS, Sign, Verify
@@ -205,6 +204,8 @@ class Key:
         raw = raw.strip()
         try:
             if raw.startswith(b"-----BEGIN CERTIFICATE-----"):
+                from cryptography.x509 import load_pem_x509_certificate  # rare: load lazily
+
                 material: Any = load_pem_x509_certificate(raw).public_key()
             elif raw.startswith(b"-----BEGIN OPENSSH PRIVATE KEY-----"):
                 material = serialization.load_ssh_private_key(raw, password)
@@ -233,6 +234,8 @@ class Key:
         >>> Key.from_der(der).kty
         'EC'
         """
+        from cryptography.x509 import load_der_x509_certificate  # rare: load lazily
+
         material: Any = None
         for loader in (
             lambda: serialization.load_der_public_key(data),

@@ -32,6 +32,7 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///var/tessera.db"
     redis_url: str | None = None
+    redis_prefix: str = "tessera:revocation:"
     issuer: str = "http://127.0.0.1:8000"
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)

@@ -35,7 +35,7 @@ class Provider:
         if fanout is None and settings.redis_url:
             from .cache.fanout import RedisFanout
 
-            fanout = RedisFanout(settings.redis_url)
+            fanout = RedisFanout(settings.redis_url, prefix=settings.redis_prefix)
         self.revocations = Revocations(fanout)
 
     def start(self) -> None:
@@ -44,5 +44,8 @@ class Provider:
         self.keyring.ensure()
 
     def close(self) -> None:
-        """Release the database pool."""
+        """Release the database pool and the Redis connection, if any."""
         self.database.dispose()
+        close = getattr(self.revocations.fanout, "close", None)
+        if close is not None:
+            close()

@@ -32,6 +32,10 @@ class RedisFanout:
         except Exception:
             log.exception("could not publish a revocation to Redis")
 
+    def close(self) -> None:
+        """Close the connection to Redis."""
+        self._writer.redis.close()
+
     def not_before(self, tenant_id: str, subject: str, not_before: int, expires_at: int) -> None:
         """Publish a subject's not-before (logout everywhere)."""
         try:

@@ -74,8 +74,15 @@ def _cookie_session(request: Request) -> str:
 
 def _web_client(session: Session, client_id: str) -> Client:
     client = session.get(Client, client_id) if len(client_id) <= 64 else None
-    if client is None or not client.first_party:
-        raise OAuthError("unauthorized_client", "browser login is for first-party clients")
+    # A browser holds no client secret: only a public, first-party client that may use the
+    # password grant logs people in here (confidential clients use /oauth2/token).
+    if (
+        client is None
+        or not client.first_party
+        or client.secret_hash is not None
+        or "password" not in client.grant_types.split()
+    ):
+        raise OAuthError("unauthorized_client", "browser login is for public first-party clients")
     return client
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _TOO_LARGE = b'{"error":"invalid_request","error_description":"request body too large"}'
+_MALFORMED = b'{"error":"invalid_request","error_description":"malformed Content-Length"}'
 
 
 class BodyLimit:
@@ -19,9 +20,13 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         for name, value in scope["headers"]:
-            if name == b"content-length" and (not value.isdigit() or int(value) > self.max_bytes):
-                await _refuse(send)
-                return
+            if name == b"content-length":
+                if not value.isdigit():
+                    await _answer(send, 400, _MALFORMED)
+                    return
+                if int(value) > self.max_bytes:
+                    await _answer(send, 413, _TOO_LARGE)
+                    return
         received = 0
         started = False
 
@@ -44,22 +49,23 @@ class BodyLimit:
             await self.app(scope, limited_receive, tracking_send)
         except _BodyTooLarge:
             if not started:
-                await _refuse(send)
+                await _answer(send, 413, _TOO_LARGE)
 
 
 class _BodyTooLarge(Exception):
     pass
 
 
-async def _refuse(send: Send) -> None:
+async def _answer(send: Send, status: int, body: bytes) -> None:
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/json"),
-                (b"content-length", str(len(_TOO_LARGE)).encode()),
+                (b"content-length", str(len(body)).encode()),
+                (b"cache-control", b"no-store"),
             ],
         }
     )
-    await send({"type": "http.response.body", "body": _TOO_LARGE})
+    await send({"type": "http.response.body", "body": body})

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from ...jose import json
-from ..errors import invalid_request
+from ..errors import invalid_client, invalid_request
 from ..provider import Provider
 from ..services.audit import Context
 from ..services.grants import client_from_request, token_response
@@ -145,6 +145,8 @@ def _introspect(
 ) -> dict[str, Any]:
     with provider.database.session(readonly=True) as session:
         caller = client_from_request(provider, session, form, basic)
+        if caller.secret_hash is None:  # a public client proves nothing (RFC 7662 §2.1, §4)
+            raise invalid_client("introspection needs an authenticated client")
         return introspect(
             session,
             token_value,

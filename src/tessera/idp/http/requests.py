@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import binascii
 from base64 import b64decode
-from urllib.parse import unquote
+from urllib.parse import parse_qsl, unquote
 
 from fastapi import Request
 
@@ -18,13 +18,20 @@ async def single_valued_form(request: Request) -> dict[str, str]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
         raise invalid_request("the body must be application/x-www-form-urlencoded")
-    form = await request.form()
+    try:  # UTF-8, strictly (RFC 6749 Appendix B): a replacement character could match anything
+        pairs = parse_qsl(
+            (await request.body()).decode("utf-8"), keep_blank_values=True, errors="strict"
+        )
+    except UnicodeDecodeError:
+        raise invalid_request("the body is not UTF-8") from None
     values: dict[str, str] = {}
-    for name, value in form.multi_items():
-        if not isinstance(value, str):
-            raise invalid_request("files are not accepted")
-        if name in values:
+    seen: set[str] = set()
+    for name, value in pairs:
+        if name in seen:  # empty or not, a parameter is sent once
             raise invalid_request(f"parameter {name[:40]!r} repeated")
+        if "\x00" in name or "\x00" in value:  # no OAuth parameter has one (RFC 6749 App. A)
+            raise invalid_request("NUL characters are not allowed")
+        seen.add(name)
         if value != "":
             values[name] = value
     return values
@@ -45,7 +52,10 @@ def basic_credentials(request: Request) -> tuple[str, str] | None:
     client_id, colon, secret = decoded.partition(":")
     if not colon or not client_id:
         raise OAuthError("invalid_client", "malformed Basic credentials", 401)
-    return unquote(client_id.replace("+", " ")), unquote(secret.replace("+", " "))
+    client_id, secret = unquote(client_id.replace("+", " ")), unquote(secret.replace("+", " "))
+    if "\x00" in client_id or "\x00" in secret:
+        raise OAuthError("invalid_client", "malformed Basic credentials", 401)
+    return client_id, secret
 
 
 def context_of(request: Request) -> Context:

@@ -30,9 +30,9 @@ def metadata(provider: Provider) -> dict[str, Any]:
             "client_secret_basic",
             "client_secret_post",
         ],
-        "response_types_supported": ["token"],
+        # No authorization endpoint (yet): no response type is offered.
+        "response_types_supported": [],
         "subject_types_supported": ["public"],
-        "token_endpoint_auth_signing_alg_values_supported": [provider.settings.signing_alg],
         "id_token_signing_alg_values_supported": [provider.settings.signing_alg],
     }
 

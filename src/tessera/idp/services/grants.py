@@ -85,16 +85,15 @@ def token_response(
             if client.secret_hash is None:
                 raise OAuthError("unauthorized_client", "a public client has no credentials")
             answer = _client_credentials(provider, session, client, form, context)
-        elif grant_type == "password":
-            answer = _password(provider, session, client, form, context)
         else:
-            result = _refresh(provider, session, client, form, context)
+            grant = _password if grant_type == "password" else _refresh
+            result = grant(provider, session, client, form, context)
             if isinstance(result, Refused):
                 refused = result
                 answer = {}
             else:
                 answer = result
-    if refused is not None:  # raised after commit: a reuse revocation must be written
+    if refused is not None:  # raised after commit: a reuse revocation or failed login is kept
         raise invalid_grant(refused.reason)
     return answer
 
@@ -129,7 +128,7 @@ def _client_credentials(
 
 def _password(
     provider: Provider, session: Any, client: Client, form: Mapping[str, str], context: Context
-) -> dict[str, Any]:
+) -> dict[str, Any] | Refused:
     if not client.first_party:
         raise OAuthError("unauthorized_client", "the password grant is for first-party clients")
     username, password = form.get("username"), form.get("password")
@@ -152,7 +151,7 @@ def _password(
             client_id=client.id,
             details={"grant": "password"},
         )
-        raise invalid_grant("invalid username or password")
+        return Refused("invalid username or password")
     return login(
         provider,
         session,

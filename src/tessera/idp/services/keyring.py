@@ -26,6 +26,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tessera import jose
@@ -184,7 +185,9 @@ class Keyring:
                             "activates_at": current.retires_at,
                         },
                     )
-            session.execute(delete(SigningKey).where(SigningKey.expires_at <= moment))
+            expired = session.execute(delete(SigningKey).where(SigningKey.expires_at <= moment))
+        if created or expired.rowcount:  # type: ignore[attr-defined]
+            self._snapshot = None  # this node publishes what it just changed at once
         return created
 
     def rotate(
@@ -219,11 +222,14 @@ class Keyring:
         return kid
 
     def _lock_rotation(self, session: Session) -> None:
-        lock = session.get(Lock, "keyring", with_for_update=True)
-        if lock is None:
-            session.add(Lock(name="keyring", held_at=int(time.time())))
-            session.flush()
-            session.get(Lock, "keyring", with_for_update=True)
+        if session.get(Lock, "keyring", with_for_update=True) is not None:
+            return
+        try:  # the first rotation ever: nodes starting together race to create the lock row
+            with session.begin_nested():
+                session.add(Lock(name="keyring", held_at=int(time.time())))
+        except IntegrityError:
+            pass  # another node made it first; wait for its lock below
+        session.get(Lock, "keyring", with_for_update=True)
 
     def _create(self, session: Session, now: int, *, activates_at: int) -> str:
         key = jose.Key.generate(self._settings.signing_alg)

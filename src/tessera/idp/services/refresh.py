@@ -133,7 +133,8 @@ class RefreshTokens:
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
             session.refresh(row)
             spent_at = row.spent_at if row.spent_at is not None else now
-            if now - spent_at <= self._settings.refresh_reuse_grace:
+            grace = self._settings.refresh_reuse_grace  # 0: no grace, even within the second
+            if grace and now - spent_at <= grace:
                 return Refused("refresh token already used", family)
             self.revoke_family(session, family, "reuse", now)
             record(

@@ -49,22 +49,27 @@ class Revocations:
             after_commit(session, lambda: fanout.revoke_jti(jti, expires_at))
 
     def log_out_everywhere(self, session: Session, tenant_id: str, subject: str, now: int) -> None:
-        """Refuse every token of ``subject`` issued before ``now``."""
+        """Refuse every token of ``subject`` issued up to ``now``.
+
+        ``iat`` has whole seconds, so a token of this very second may predate the logout: the
+        line is drawn at ``now + 1`` (a token is refused when ``iat < not_before``, here and at
+        every guard).
+        """
+        not_before = now + 1
         expires_at = now + _NOT_BEFORE_KEEP
         row = session.get(SubjectNotBefore, (tenant_id, subject))
         if row is None:
-            session.add(
-                SubjectNotBefore(
-                    tenant_id=tenant_id, subject=subject, not_before=now, expires_at=expires_at
-                )
+            row = SubjectNotBefore(
+                tenant_id=tenant_id, subject=subject, not_before=not_before, expires_at=expires_at
             )
+            session.add(row)
         else:
-            row.not_before = max(row.not_before, now)
+            row.not_before = max(row.not_before, not_before)
             row.expires_at = max(row.expires_at, expires_at)
         session.flush()
-        if self.fanout is not None:
-            fanout = self.fanout
-            after_commit(session, lambda: fanout.not_before(tenant_id, subject, now, expires_at))
+        if self.fanout is not None:  # publish what is stored: a not-before never moves back
+            fanout, stored, until = self.fanout, row.not_before, row.expires_at
+            after_commit(session, lambda: fanout.not_before(tenant_id, subject, stored, until))
 
     def is_revoked(self, session: Session, claims: dict[str, Any]) -> bool:
         """Whether a verified access token has been revoked (by ``jti`` or by not-before)."""

@@ -23,6 +23,7 @@ from sqlalchemy.pool import StaticPool
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 AFTER_COMMIT = "tessera.after_commit"
+_MIGRATION_LOCK = 0x7E55E4A  # the advisory lock key migrations take on PostgreSQL
 
 __all__ = ["AFTER_COMMIT", "Database", "after_commit", "text"]
 
@@ -79,10 +80,16 @@ class Database:
                 callback()
 
     def upgrade(self) -> None:
-        """Run Alembic migrations up to head (idempotent)."""
+        """Run Alembic migrations up to head (idempotent).
+
+        Nodes starting together migrate one at a time (SQLite's write lock, a PostgreSQL
+        advisory lock); the others then find the schema at head.
+        """
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
-        with self.engine.begin() as connection:
+        with self.engine.execution_options(tessera_write=True).begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
 

@@ -1,0 +1,70 @@
+"""bench/guard_bench.py: every variant answers correctly before anything is timed (no timing)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import uuid
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from starlette.testclient import TestClient
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "guard_bench.py"
+
+
+def _load_bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("guard_bench", BENCH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+bench = _load_bench()
+
+
+@pytest.mark.parametrize("variant", ["unguarded", "guarded", "cached", "redis"])
+def test_each_variant_answers_the_token_and_refuses_without_it(
+    variant: str, tmp_path: Path
+) -> None:
+    token = bench._fixture(tmp_path)
+    prefix = f"test:guard-bench:{uuid.uuid4().hex}:"
+    app = bench.build_app(variant, tmp_path, prefix)
+    try:
+        with TestClient(app) as client:
+            good = client.get("/orders", headers={"Authorization": f"Bearer {token}"})
+            assert good.status_code == 200
+            if variant != "unguarded":
+                assert good.json()["sub"] == "ada"
+                assert client.get("/orders").status_code == 401
+    finally:
+        revocation = getattr(app.state, "revocation", None)
+        if revocation is not None:
+            revocation.close()
+
+
+def test_python_driver_counts_requests_against_a_real_server(tmp_path: Path) -> None:
+    from tests.guard.servers import UvicornThread
+
+    token = bench._fixture(tmp_path)
+    server = UvicornThread(bench.build_app("cached", tmp_path, "unused:")).start()
+    try:
+        result = bench.drive(server.url + "/orders", token, seconds=0.3, connections=2)
+    finally:
+        server.stop()
+    assert result["rps"] > 0 and result["p50_ms"] > 0
+
+
+def test_table_reports_ratios_to_unguarded() -> None:
+    results = {
+        "unguarded": {"rps": 1000.0, "p50_ms": 1.0, "p50_1c_ms": 0.2},
+        "guarded": {"rps": 800.0, "p50_ms": 1.2, "p50_1c_ms": 0.3},
+        "cached": {"rps": 950.0, "p50_ms": 1.1, "p50_1c_ms": 0.21},
+        "redis": {"rps": 940.0, "p50_ms": 1.1, "p50_1c_ms": 0.22},
+    }
+    table = bench.table(results, "python", 32, 3)
+    assert "| guarded, ES256, no cache | 800 | 80% |" in table
+    assert "+0.010 ms" in table

@@ -28,8 +28,17 @@ db_app = typer.Typer(help="Database maintenance.")
 
 @contextmanager
 def _settings_errors(json_output: bool = False) -> Iterator[None]:
+    from tessera.idp.services.secrets import MasterKeyError
+
     try:
         yield
+    except MasterKeyError as error:
+        fail(
+            {"code": "invalid_master_key", "message": str(error)},
+            f"error: {error}",
+            exit_code=EXIT_INPUT,
+            json_output=json_output,
+        )
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}"
@@ -72,7 +81,7 @@ def serve(
 
     with _settings_errors():
         settings = _settings(host=host, port=port, workers=workers)
-    provider = Provider(settings)
+        provider = Provider(settings)
     provider.start()
     first = bootstrap(provider) if settings.bootstrap else None
     _banner(settings, first)
@@ -146,7 +155,7 @@ def rotate(
 
     with _settings_errors(json_output):
         settings = _settings()
-    provider = Provider(settings)
+        provider = Provider(settings)
     provider.start()
     kid = provider.keyring.rotate(immediate=immediate)
     provider.close()
@@ -164,7 +173,7 @@ def list_keys(json_output: JsonOption = False) -> None:
 
     with _settings_errors(json_output):
         settings = _settings()
-    provider = Provider(settings)
+        provider = Provider(settings)
     provider.start()
     now = time.time()
     infos = provider.keyring.keys(now)

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from ..provider import Provider
 from ..store.models import Tenant
@@ -34,7 +35,17 @@ class Bootstrapped:
 
 
 def bootstrap(provider: Provider) -> Bootstrapped | None:
-    """Create the first tenant and its credentials if the database is empty; else ``None``."""
+    """Create the first tenant and its credentials if the database is empty; else ``None``.
+
+    Nodes starting together on an empty database race here: one wins, the others get ``None``.
+    """
+    try:
+        return _bootstrap(provider)
+    except IntegrityError:
+        return None
+
+
+def _bootstrap(provider: Provider) -> Bootstrapped | None:
     with provider.database.session() as session:
         if session.scalar(select(Tenant.id).limit(1)) is not None:
             return None

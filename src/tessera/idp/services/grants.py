@@ -236,15 +236,16 @@ def refresh_with(
     now = int(time.time())
     result = provider.refresh.rotate(session, token, client_id=client.id, now=now, context=context)
     if isinstance(result, Refused):
-        record(
-            session,
-            "token.refresh",
-            tenant_id=client.tenant_id,
-            outcome="failure",
-            context=context,
-            client_id=client.id,
-            details={"reason": result.reason},
-        )
+        if not result.audited:  # one row per event: a reuse wrote its own
+            record(
+                session,
+                "token.refresh",
+                tenant_id=client.tenant_id,
+                outcome="failure",
+                context=context,
+                client_id=client.id,
+                details={"reason": result.reason},
+            )
         return result
     family = result.family
     scope = grant_scope(requested_scope, family.scope, family.scope)

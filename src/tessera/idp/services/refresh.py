@@ -35,6 +35,7 @@ class Refused:
 
     reason: str
     family: RefreshFamily | None = None
+    audited: bool = False  # already written to the audit log as its own event (reuse)
 
 
 class RefreshTokens:
@@ -147,7 +148,7 @@ class RefreshTokens:
                 client_id=client_id,
                 details={"family": family.id},
             )
-            return Refused("refresh token reused; the session is revoked", family)
+            return Refused("refresh token reused; the session is revoked", family, audited=True)
         return Rotated(family, self._mint(session, family, now))
 
     def revoke_family(self, session: Session, family: RefreshFamily, reason: str, now: int) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..store.database import after_commit
@@ -57,15 +58,25 @@ class Revocations:
         """
         not_before = now + 1
         expires_at = now + _NOT_BEFORE_KEEP
-        row = session.get(SubjectNotBefore, (tenant_id, subject))
+        key = (tenant_id, subject)
+        row = session.get(SubjectNotBefore, key, with_for_update=True)
         if row is None:
-            row = SubjectNotBefore(
-                tenant_id=tenant_id, subject=subject, not_before=not_before, expires_at=expires_at
-            )
-            session.add(row)
-        else:
-            row.not_before = max(row.not_before, not_before)
-            row.expires_at = max(row.expires_at, expires_at)
+            try:  # two logouts of one subject at once race to insert: the loser updates instead
+                with session.begin_nested():
+                    row = SubjectNotBefore(
+                        tenant_id=tenant_id,
+                        subject=subject,
+                        not_before=not_before,
+                        expires_at=expires_at,
+                    )
+                    session.add(row)
+            except IntegrityError:
+                row = session.get(
+                    SubjectNotBefore, key, with_for_update=True, populate_existing=True
+                )
+                assert row is not None
+        row.not_before = max(row.not_before, not_before)
+        row.expires_at = max(row.expires_at, expires_at)
         session.flush()
         if self.fanout is not None:  # publish what is stored: a not-before never moves back
             fanout, stored, until = self.fanout, row.not_before, row.expires_at

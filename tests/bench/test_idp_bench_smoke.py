@@ -191,3 +191,13 @@ def test_wrk_output_is_parsed_and_errors_counted() -> None:
 def test_the_checks_refuse_wrong_answers(check: Any, body: bytes) -> None:
     with pytest.raises(load.Malformed):
         check(body)
+
+
+def test_server_exceptions_are_picked_out_of_the_log(tmp_path: Path) -> None:
+    log = tmp_path / "server.log"
+    log.write_text('INFO:     127.0.0.1:1 - "POST /oauth2/token HTTP/1.1" 200 OK\n')
+    server = bench.Server("http://127.0.0.1:1", 1, 1, log)
+    with bench.server_errors(server) as seen, log.open("a") as handle:
+        handle.write("ERROR:    Exception in ASGI application\n")
+        handle.write("sqlalchemy.exc.TimeoutError: QueuePool limit reached\n" * 2)
+    assert seen == ["sqlalchemy.exc.TimeoutError: QueuePool limit reached (× 2)"]

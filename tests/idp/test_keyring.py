@@ -320,3 +320,33 @@ def test_exactly_one_node_creates_the_first_key(database_url: str, tmp_path: Pat
     finally:
         for node in nodes:
             node.close()
+
+
+def test_signing_never_needs_a_second_database_connection(settings: Settings) -> None:
+    """Regression: a request holding the only pooled connection must still sign, across a key
+    boundary too (the key that signs follows from memory, not from a second session)."""
+    provider = Provider(settings.model_copy(update={"threads": 1}))
+    provider.start()
+    provider.database.engine.pool._timeout = 2  # type: ignore[attr-defined]  # fail in 2 s
+    retires = max(info.retires_at for info in provider.keyring.keys())  # noqa: SIM118
+    provider.keyring.ensure(retires - PREPUBLISH)  # the housekeeping publishes the next key
+    connections = []
+    try:
+        # Hold every connection of the pool but one, as busy request threads would.
+        while True:
+            try:
+                connections.append(provider.database.engine.connect())
+            except Exception:
+                break
+        last = connections.pop()
+        last.close()
+        with provider.database.session() as session:
+            session.execute(select(SigningKey.kid)).all()  # this request now holds the connection
+            signers = {
+                provider.keyring.signing_key(moment).kid for moment in (retires - 1, retires)
+            }
+            assert len(signers) == 2  # the boundary was crossed without a second connection
+    finally:
+        for connection in connections:
+            connection.close()
+        provider.close()

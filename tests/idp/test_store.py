@@ -62,7 +62,7 @@ def test_nodes_starting_together_on_an_empty_database_all_come_up_with_one_key(
         for _ in range(3)
     ]
     outputs = [node.communicate(timeout=60) for node in nodes]
-    assert [node.returncode for node in nodes] == [0, 0, 0], [err for _, err in outputs]
+    assert [node.returncode for node in nodes] == [0, 0, 0], "\n".join(err for _, err in outputs)
     assert len({out.strip() for out, _ in outputs}) == 1  # every node signs with the same key
     database = Database(database_url)
     with database.session(readonly=True) as session:

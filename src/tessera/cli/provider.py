@@ -95,10 +95,15 @@ def serve(
             port=settings.port,
             workers=settings.workers,
             log_level="info",
+            access_log=settings.access_log,
         )
         return
     uvicorn.run(
-        create_app(settings, provider), host=settings.host, port=settings.port, log_level="info"
+        create_app(settings, provider),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        access_log=settings.access_log,  # the audit log already records every grant
     )
 
 

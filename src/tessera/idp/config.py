@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
+    # Threads per worker that run database work; the connection pool holds as many (plus the
+    # housekeeping's), so a request never waits for a connection another request holds.
+    threads: int = Field(default=8, ge=1, le=256)
+    access_log: bool = False
     master_key: SecretStr | None = None
     master_key_file: Path = Path("var/master.key")
 

@@ -25,7 +25,7 @@ class Provider:
 
     def __init__(self, settings: Settings, *, fanout: Fanout | None = None) -> None:
         self.settings = settings
-        self.database = Database(settings.database_url)
+        self.database = Database(settings.database_url, pool_size=settings.threads + 2)
         secret = settings.master_key.get_secret_value() if settings.master_key else None
         self.master = MasterKey.load(secret, settings.master_key_file)
         self.passwords = Passwords()

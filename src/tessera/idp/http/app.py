@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
@@ -37,6 +38,7 @@ def create_app(settings: Settings, provider: Provider | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        to_thread.current_default_thread_limiter().total_tokens = settings.threads
         provider.start()
         worker = threading.Thread(
             target=_housekeeping, args=(provider, stop), name="tessera-housekeeping", daemon=True
@@ -82,8 +84,9 @@ def create_app(settings: Settings, provider: Provider | None = None) -> FastAPI:
     return app
 
 
-# Key rotation is checked this often (a cheap transaction); purging runs every purge_interval.
-KEYRING_CHECK_EVERY = 60.0
+# Key rotation is checked (and the key table re-read) this often: two cheap transactions.
+# Purging runs every purge_interval.
+KEYRING_CHECK_EVERY = 30.0
 
 
 def _housekeeping(provider: Provider, stop: threading.Event) -> None:

@@ -46,16 +46,16 @@ def _json(body: Any, max_age: int) -> Response:
 
 
 @router.get("/.well-known/jwks.json", summary="The provider's public signing keys (JWK Set)")
-def jwks(request: Request) -> Response:
+async def jwks(request: Request) -> Response:
     provider: Provider = request.app.state.provider
     return _json(provider.keyring.jwks(), provider.settings.jwks_max_age)
 
 
 @router.get("/.well-known/openid-configuration", summary="OpenID Connect discovery")
-def openid_configuration(request: Request) -> Response:
+async def openid_configuration(request: Request) -> Response:
     return _json(metadata(request.app.state.provider), 3600)
 
 
 @router.get("/.well-known/oauth-authorization-server", summary="RFC 8414 metadata")
-def oauth_authorization_server(request: Request) -> Response:
+async def oauth_authorization_server(request: Request) -> Response:
     return _json(metadata(request.app.state.provider), 3600)

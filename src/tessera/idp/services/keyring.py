@@ -40,7 +40,6 @@ from .secrets import MasterKey
 # Tokens live at most this long (the access-token lifetime is capped at one hour), plus leeway:
 # a retired key stays published that long after it stopped signing.
 _TOKEN_LIFETIME_CAP = 3600 + 300
-_RELOAD_EVERY = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,87 +62,121 @@ class KeyInfo:
         return "retired" if now < self.expires_at else "expired"
 
 
-@dataclass(slots=True)
-class _Snapshot:
-    loaded_at: float
-    valid_until: float
-    infos: list[KeyInfo]
+@dataclass(frozen=True, slots=True)
+class _StoredKey:
+    info: KeyInfo
+    public_jwk: dict[str, Any]
+    sealed: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class _View:
+    """What holds between two key-timeline boundaries: the signing key and the JWK Set."""
+
+    start: float
+    until: float
     jwks: dict[str, Any]
     active: jose.Key
 
 
 class Keyring:
-    """The provider's signing keys: which signs now, which are published, when to rotate."""
+    """The provider's signing keys: which signs now, which are published, when to rotate.
+
+    Requests never touch the database for keys: they read an in-memory copy of the key table,
+    from which the key that signs at any moment (and the JWK Set) follows. The copy is reloaded
+    after every local change and by the housekeeping loop (``reload``), so another node's
+    rotation is seen within one loop — long before the prepublished key starts signing.
+    """
 
     def __init__(self, database: Database, master: MasterKey, settings: Settings) -> None:
         self._database = database
         self._master = master
         self._settings = settings
         self._lock = threading.Lock()
-        self._snapshot: _Snapshot | None = None
+        self._stored: tuple[_StoredKey, ...] | None = None
+        self._view: _View | None = None
         self._private: dict[str, jose.Key] = {}
 
     # ------------------------------------------------------------------ reading
 
     def signing_key(self, now: float | None = None) -> jose.Key:
-        """The private key that signs at ``now`` (rotating first when one is due)."""
+        """The private key that signs at ``now``."""
         return self._current(now).active
 
     def jwks(self, now: float | None = None) -> dict[str, Any]:
-        """The JWK Set to publish: next, active and still-needed retired public keys."""
+        """The JWK Set to publish at ``now``: next, active and still-needed retired keys.
+
+        The same dict object is returned until the set changes, so callers may cache on it.
+        """
         return self._current(now).jwks
 
     def keys(self, now: float | None = None) -> list[KeyInfo]:
         """Every stored key with its timeline, newest first."""
-        return list(self._current(now).infos)
+        self._current(now)
+        return [stored.info for stored in self._stored or ()]
 
-    def _current(self, now: float | None) -> _Snapshot:
-        moment = time.time() if now is None else now
-        snapshot = self._snapshot
-        if snapshot is not None and snapshot.loaded_at <= moment < snapshot.valid_until:
-            return snapshot
-        with self._lock:
-            snapshot = self._snapshot
-            if snapshot is None or not snapshot.loaded_at <= moment < snapshot.valid_until:
-                snapshot = self._load(moment)
-                if snapshot is None:
-                    # Only when no key signs at all (first use, or a long outage): rotation is
-                    # otherwise the housekeeping's job, never done inside a caller's transaction.
-                    self.ensure(moment)
-                    snapshot = self._load(moment)
-                    assert snapshot is not None
-                self._snapshot = snapshot
-            return snapshot
-
-    def _load(self, now: float) -> _Snapshot | None:
+    def reload(self) -> None:
+        """Read the key table again (its own short read transaction)."""
         with self._database.session(readonly=True) as session:
-            rows = list(
-                session.scalars(select(SigningKey).order_by(SigningKey.activates_at.desc()))
+            rows = session.scalars(select(SigningKey).order_by(SigningKey.activates_at.desc()))
+            stored = tuple(
+                _StoredKey(_info(row), orjson.loads(row.public_jwk), row.private_sealed)
+                for row in rows
             )
-            infos = [_info(row) for row in rows]
-            published = [row for row in rows if row.published_at <= now < row.expires_at]
-            active_row = next(
-                (row for row in rows if row.activates_at <= now < row.retires_at), None
-            )
-            if active_row is None:
-                return None
-            active = self._private.get(active_row.kid)
-            if active is None:
-                active = self._unseal(active_row)
-                self._private = {active_row.kid: active}
-        boundaries = [
-            moment
-            for info in infos
-            for moment in (info.activates_at, info.retires_at, info.expires_at)
-            if moment > now
-        ]
-        valid_until = min([now + _RELOAD_EVERY, *boundaries])
-        jwks = {"keys": [orjson.loads(row.public_jwk) for row in published]}
-        return _Snapshot(now, valid_until, infos, jwks, active)
+        with self._lock:
+            self._stored = stored
+            self._view = None
+            kids = {item.info.kid for item in stored}
+            self._private = {kid: key for kid, key in self._private.items() if kid in kids}
 
-    def _unseal(self, row: SigningKey) -> jose.Key:
-        private = self._master.unseal(row.private_sealed, aad=row.kid.encode())
-        return jose.Key.from_der(private, alg=row.alg, kid=row.kid)
+    def _current(self, now: float | None) -> _View:
+        moment = time.time() if now is None else now
+        view = self._view
+        if view is not None and view.start <= moment < view.until:
+            return view
+        if self._stored is None:
+            self.reload()
+        view = self._compute(moment)
+        if view is None:
+            # No key signs at all (first use, or an outage longer than a rotation period).
+            self.ensure(moment)
+            view = self._compute(moment)
+            assert view is not None
+        self._view = view
+        return view
+
+    def _compute(self, now: float) -> _View | None:
+        with self._lock:
+            stored = self._stored or ()
+            active = next(
+                (item for item in stored if item.info.activates_at <= now < item.info.retires_at),
+                None,
+            )
+            if active is None:
+                return None
+            key = self._private.get(active.info.kid)
+            if key is None:
+                private = self._master.unseal(active.sealed, aad=active.info.kid.encode())
+                key = jose.Key.from_der(private, alg=active.info.alg, kid=active.info.kid)
+                self._private[active.info.kid] = key
+            moments = [
+                moment
+                for item in stored
+                for moment in (
+                    item.info.published_at,
+                    item.info.activates_at,
+                    item.info.retires_at,
+                    item.info.expires_at,
+                )
+            ]
+            start = max([moment for moment in moments if moment <= now], default=now)
+            until = min([moment for moment in moments if moment > now], default=float("inf"))
+            published = [
+                item.public_jwk
+                for item in stored
+                if item.info.published_at <= now < item.info.expires_at
+            ]
+            return _View(start, until, {"keys": published}, key)
 
     # ------------------------------------------------------------------ rotating
 
@@ -185,9 +218,8 @@ class Keyring:
                             "activates_at": current.retires_at,
                         },
                     )
-            expired = session.execute(delete(SigningKey).where(SigningKey.expires_at <= moment))
-        if created or expired.rowcount:  # type: ignore[attr-defined]
-            self._snapshot = None  # this node publishes what it just changed at once
+            session.execute(delete(SigningKey).where(SigningKey.expires_at <= moment))
+        self.reload()  # this node publishes what changed at once, and sees other nodes' keys
         return created
 
     def rotate(
@@ -217,8 +249,7 @@ class Keyring:
                 context=context,
                 details={"kid": kid, "forced": True, "immediate": immediate},
             )
-        with self._lock:
-            self._snapshot = None
+        self.reload()
         return kid
 
     def _lock_rotation(self, session: Session) -> None:

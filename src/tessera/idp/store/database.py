@@ -10,6 +10,9 @@
 from __future__ import annotations
 
 import os
+import sqlite3
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,9 +42,12 @@ def after_commit(session: Session, callback: Callable[[], None]) -> None:
 class Database:
     """One engine and its session factory for a database URL."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        # SQLite has one writer at a time; waiting on this lock is cheaper and fairer than
+        # SQLite's busy handler, which sleeps between retries.
+        self._write_lock = threading.RLock()
         options: dict[str, Any] = {"echo": echo}
         if self.is_sqlite:
             path = url.split("///", 1)[1] if "///" in url else ""
@@ -51,9 +57,11 @@ class Database:
                 os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
             else:
                 options["poolclass"] = StaticPool
+            if "poolclass" not in options:
+                options.update(pool_size=pool_size, max_overflow=0)
             options["connect_args"] = {"check_same_thread": False, "timeout": 30}
         else:
-            options.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+            options.update(pool_size=pool_size, max_overflow=0, pool_recycle=1800)
         self.engine: Engine = create_engine(url, **options)
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
@@ -73,11 +81,17 @@ class Database:
         IMMEDIATE``), so two writers never deadlock upgrading their locks half-way.
         """
         factory = self._reader if readonly else self._writer
-        with factory() as session:
-            with session.begin():
+        serialize = self.is_sqlite and not readonly
+        if serialize:
+            self._write_lock.acquire()
+        try:
+            with factory() as session, session.begin():
                 yield session
-            for callback in session.info.pop(AFTER_COMMIT, ()):
-                callback()
+        finally:
+            if serialize:
+                self._write_lock.release()
+        for callback in session.info.pop(AFTER_COMMIT, ()):
+            callback()
 
     def upgrade(self) -> None:
         """Run Alembic migrations up to head (idempotent).
@@ -101,10 +115,19 @@ class Database:
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     connection.isolation_level = None
     cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    # Switching a new file to WAL takes its lock from shared to exclusive; two processes doing
+    # that at once deadlock, and SQLite refuses one at once instead of waiting: try again.
+    for attempt in range(200):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError:
+            if attempt == 199:
+                raise
+            time.sleep(0.05)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
 
 

@@ -1,0 +1,1127 @@
+"""The identity provider under load: one uvicorn worker pinned to one core, load from the other.
+
+`tessera serve` (one worker, exactly as users start it) runs under ``taskset -c 0``; the load comes
+from a separate process under ``taskset -c 1``: wrk (with a Lua script that checks every answer)
+for client_credentials, introspection and JWKS, and ``bench/idp_load.py`` (asyncio, keep-alive
+HTTP/1.1) for refresh grants, which must follow one rotating chain per connection. Every scenario
+warms up, then runs a fixed time with a fixed number of connections; only answers that are 200
+*and* well-formed count, every other answer is an error and is printed.
+
+    .venv/bin/python bench/idp_bench.py              # full run: 3 s warm-up + 10 s per scenario
+    .venv/bin/python bench/idp_bench.py --quick      # smoke run: 1 s + 2 s
+    .venv/bin/python bench/idp_bench.py --out idp-bench.md
+
+Needs PostgreSQL at 127.0.0.1:5432 (trust auth, database ``test``; the bench creates and drops a
+schema of its own) and wrk (installed with apt-get when missing and run as root).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import os
+import platform
+import re
+import resource
+import secrets
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tessera import __version__ as tessera_version
+from tessera import jose
+from tessera.idp.config import Settings
+from tessera.idp.provider import Provider
+from tessera.idp.services.accounts import create_user
+from tessera.idp.services.clients import create_client
+from tessera.idp.services.passwords import Passwords
+from tessera.idp.store.models import Tenant
+
+BENCH_DIR = Path(__file__).resolve().parent
+if str(BENCH_DIR) not in sys.path:  # the smoke test loads this file by path
+    sys.path.insert(0, str(BENCH_DIR))
+import idp_load as load  # noqa: E402
+
+POSTGRES_URL = os.environ.get(
+    "TESSERA_BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+HOST = "127.0.0.1"
+CONNECTIONS = 32
+WARMUP, DURATION = 3, 10
+QUICK_WARMUP, QUICK_DURATION = 1, 2
+SERVER_CPU, LOAD_CPU = 0, 1
+
+TENANT = "bench"
+AUDIENCE = "bench-api"
+SCOPES = ("bench:read", "bench:write")
+
+TARGET_CC = 1000  # client_credentials grants/s per core
+TARGET_REFRESH_PG = 500  # refresh grants/s per core, PostgreSQL
+TARGET_RSS_MB = 150
+KEYCLOAK_URL = "https://www.keycloak.org/high-availability/concepts-memory-and-cpu-sizing"
+KEYCLOAK = {  # Keycloak 26's published sizing guide — planning figures, not measured here
+    "client_credentials": "120 grants/s per vCPU",
+    "refresh_token": "120 refreshes/s per vCPU",
+    "rss": "1,250 MB per pod",
+}
+
+SQLITE, POSTGRES = "SQLite", "PostgreSQL"
+EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Timeout)\b.*: ")
+ORDER = (  # the report's row order
+    "client_credentials grant",
+    "refresh_token grant",
+    "introspection (access token)",
+    "JWKS",
+    "JWKS, Python driver",
+    "driver ceiling (canned server)",
+)
+
+# ============================================================================ setup
+
+
+@dataclass
+class Fixture:
+    """What the scenarios need from the database prepared before the server starts."""
+
+    database: str  # SQLITE or POSTGRES
+    database_url: str
+    master_key: str
+    cc_id: str
+    cc_secret: str
+    refresh_id: str
+    refresh_secret: str
+    chains: list[str]  # one refresh family per connection
+    spares: list[str]  # families a broken chain (an error) falls back to
+    access_token: str = ""  # set by probe(): what introspection asks about
+
+    @property
+    def cc_auth(self) -> str:
+        return load.basic_auth(self.cc_id, self.cc_secret)
+
+    @property
+    def refresh_auth(self) -> str:
+        return load.basic_auth(self.refresh_id, self.refresh_secret)
+
+
+def prepare(
+    database: str, database_url: str, *, chains: int, spares: int, workdir: Path
+) -> Fixture:
+    """Migrate the database and create, through the provider's own services, a tenant, a
+    client_credentials client, a confidential refresh client, a user (cheap argon2: no password
+    is checked under load) and ``chains + spares`` refresh families of that user."""
+    master_key = jose.b64.encode_str(secrets.token_bytes(32))
+    settings = Settings(
+        database_url=database_url,
+        master_key=master_key,
+        master_key_file=workdir / "unused-master.key",
+        bootstrap=False,
+    )
+    provider = Provider(settings)
+    provider.start()
+    now = int(time.time())
+    try:
+        with provider.database.session() as session:
+            session.add(Tenant(id=TENANT, name="Benchmark", created_at=now))
+            session.flush()
+            service = create_client(
+                session,
+                provider.master,
+                tenant_id=TENANT,
+                name="bench service",
+                grant_types=("client_credentials",),
+                audience=(AUDIENCE,),
+                allowed_scopes=SCOPES,
+                default_scopes=SCOPES[:1],
+            )
+            app = create_client(
+                session,
+                provider.master,
+                tenant_id=TENANT,
+                name="bench app",
+                grant_types=("refresh_token",),
+                audience=(AUDIENCE,),
+                allowed_scopes=SCOPES,
+                default_scopes=SCOPES[:1],
+            )
+            user = create_user(
+                session,
+                Passwords(memory_kib=8, time_cost=1),
+                tenant_id=TENANT,
+                username="bench-user",
+                password=secrets.token_urlsafe(16),
+                roles=("reader",),
+            )
+            tokens = [
+                provider.refresh.start(
+                    session,
+                    tenant_id=TENANT,
+                    subject=user.id,
+                    user_id=user.id,
+                    client_id=app.client.id,
+                    scope=SCOPES[0],
+                    audience=AUDIENCE,
+                    now=now,
+                    amr="pwd",
+                )[1]
+                for _ in range(chains + spares)
+            ]
+    finally:
+        provider.close()
+    assert service.secret is not None and app.secret is not None
+    return Fixture(
+        database=database,
+        database_url=database_url,
+        master_key=master_key,
+        cc_id=service.client.id,
+        cc_secret=service.secret,
+        refresh_id=app.client.id,
+        refresh_secret=app.secret,
+        chains=tokens[:chains],
+        spares=tokens[chains:],
+    )
+
+
+@contextmanager
+def database_url(database: str, workdir: Path) -> Iterator[str]:
+    """A fresh database: a SQLite file in ``workdir``, or a PostgreSQL schema of our own that is
+    dropped afterwards (nothing else is ever touched)."""
+    if database == SQLITE:
+        yield f"sqlite:///{workdir / f'tessera-{uuid.uuid4().hex[:8]}.db'}"
+        return
+    from sqlalchemy import create_engine
+
+    schema = f"tessera_bench_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        separator = "&" if "?" in POSTGRES_URL else "?"
+        yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        admin.dispose()
+
+
+# ============================================================================ the server
+
+
+@dataclass
+class Server:
+    """A running ``tessera serve``."""
+
+    url: str
+    port: int
+    pid: int
+    log: Path
+
+
+def free_port() -> int:
+    with socket.socket() as probe_socket:
+        probe_socket.bind((HOST, 0))
+        return int(probe_socket.getsockname()[1])
+
+
+def pinned(command: list[str], cpu: int | None) -> list[str]:
+    """``command`` under ``taskset -c cpu`` (taskset execs it: the pid stays the command's)."""
+    return command if cpu is None else ["taskset", "-c", str(cpu), *command]
+
+
+def tessera_command() -> list[str]:
+    script = Path(sys.executable).with_name("tessera")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "from tessera.cli.main import run; run()"]
+
+
+@contextmanager
+def serve(fixture: Fixture, workdir: Path, cpu: int | None = SERVER_CPU) -> Iterator[Server]:
+    """``tessera serve`` with one worker on ``fixture``'s database, stopped (SIGINT) on exit."""
+    port = free_port()
+    url = f"http://{HOST}:{port}"
+    env = {name: value for name, value in os.environ.items() if not name.startswith("TESSERA_")}
+    env.update(
+        TESSERA_DATABASE_URL=fixture.database_url,
+        TESSERA_MASTER_KEY=fixture.master_key,
+        TESSERA_MASTER_KEY_FILE=str(workdir / "unused-master.key"),
+        TESSERA_ISSUER=url,
+        TESSERA_HOST=HOST,
+        TESSERA_PORT=str(port),
+        TESSERA_WORKERS="1",
+        TESSERA_BOOTSTRAP="false",
+    )
+    log = workdir / f"server-{port}.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            pinned([*tessera_command(), "serve"], cpu),
+            env=env,
+            cwd=workdir,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_ready(url, process, log)
+        yield Server(url, port, process.pid, log)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"tessera serve exited ({process.returncode}):\n{_tail(log)}")
+        try:
+            if httpx.get(f"{url}/.well-known/jwks.json", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"tessera serve did not answer within 60 s:\n{_tail(log)}")
+
+
+def _tail(log: Path, lines: int = 30) -> str:
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+
+
+@contextmanager
+def server_errors(server: Server) -> Iterator[list[str]]:
+    """Collects the distinct exception lines the server logs while the block runs (warm-up
+    included): the cause behind any 5xx the load counted."""
+    start = server.log.stat().st_size
+    seen: list[str] = []
+    try:
+        yield seen
+    finally:
+        with server.log.open("rb") as handle:
+            handle.seek(start)
+            text = handle.read().decode(errors="replace")
+        counts = Counter(
+            line.strip()[:240]
+            for line in text.splitlines()
+            if EXCEPTION_LINE.match(line) and "200 OK" not in line
+        )
+        seen += [f"{line} (× {count})" for line, count in counts.most_common(3)]
+
+
+def memory_mb(pid: int) -> tuple[float, float]:
+    """(VmRSS, VmHWM) of ``pid`` in MB (10^6 bytes)."""
+    values: dict[str, float] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, rest = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            values[name] = int(rest.split()[0]) * 1024 / 1e6
+    return values["VmRSS"], values["VmHWM"]
+
+
+# ============================================================================ one of each
+
+
+def _expect(response: httpx.Response, check: Any) -> Any:
+    if response.status_code != 200:
+        raise AssertionError(
+            f"{response.request.method} {response.request.url.path}:"
+            f" {response.status_code} {response.text[:300]}"
+        )
+    return check(response.content)
+
+
+def probe(server: Server, fixture: Fixture) -> dict[str, Any]:
+    """One request of each kind the load sends, each answer checked the way the load checks it
+    and more: the access token verifies against the published JWKS with the right claims, and
+    introspection describes that very token. Sets ``fixture.access_token`` for introspection;
+    the refresh probe spends a spare family's first link and puts its successor back."""
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        jwks = _expect(http.get("/.well-known/jwks.json"), load.check_jwks)
+        granted = _expect(
+            http.post(
+                "/oauth2/token",
+                data={"grant_type": "client_credentials"},
+                headers={"Authorization": fixture.cc_auth},
+            ),
+            load.check_token,
+        )
+        verifier = jose.Verifier(
+            jose.KeySet.from_jwks(jwks),
+            algorithms=["ES256"],
+            issuer=server.url,
+            audience=AUDIENCE,
+            typ="at+jwt",
+        )
+        claims = verifier.verify(granted["access_token"])
+        assert claims["client_id"] == fixture.cc_id and claims["scope"] == SCOPES[0], claims
+        assert claims["tenant"] == TENANT, claims
+        described = _expect(
+            http.post(
+                "/oauth2/introspect",
+                data={"token": granted["access_token"], "token_type_hint": "access_token"},
+                headers={"Authorization": fixture.cc_auth},
+            ),
+            load.check_introspection,
+        )
+        assert described["jti"] == claims["jti"], described
+        spare = fixture.spares.pop()
+        response = http.post(
+            "/oauth2/token",
+            data={"grant_type": "refresh_token", "refresh_token": spare},
+            headers={"Authorization": fixture.refresh_auth},
+        )
+        successor = _expect(response, lambda body: load.check_refresh(body, spare))
+        refreshed = verifier.verify(response.json()["access_token"])
+        assert refreshed["client_id"] == fixture.refresh_id and refreshed["roles"] == ["reader"]
+        fixture.spares.append(successor)
+        reused = http.post(
+            "/oauth2/token",
+            data={"grant_type": "refresh_token", "refresh_token": spare},
+            headers={"Authorization": fixture.refresh_auth},
+        )
+        assert reused.status_code == 400 and reused.json()["error"] == "invalid_grant", reused.text
+        fixture.spares.pop()  # reuse revoked that family: it is no spare any more
+    fixture.access_token = granted["access_token"]
+    return {"jwks": jwks, "token": granted, "claims": claims, "introspection": described}
+
+
+# ============================================================================ load
+
+
+@dataclass
+class Measured:
+    """One scenario's measured window."""
+
+    scenario: str
+    database: str
+    tool: str
+    ok: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    errors: Counter[str]
+    samples: list[str]
+    target: str = "—"
+    met: bool | None = None
+    server_cpu: float | None = None  # % of one core
+    cores: dict[int, float] = field(default_factory=dict)  # busy % per CPU
+    load_cpu: float | None = None  # % of one core
+    postgres_cpu: float | None = None  # % of one core, the whole local cluster
+    server_log: list[str] = field(default_factory=list)  # exceptions the server logged
+
+    @property
+    def rps(self) -> float:
+        return self.ok / self.seconds if self.seconds else 0.0
+
+    @property
+    def error_count(self) -> int:
+        return sum(self.errors.values())
+
+
+class Usage:
+    """CPU used by the server, PostgreSQL and each core between two points in time."""
+
+    def __init__(self, server_pid: int | None, postgres: bool) -> None:
+        self.server_pid = server_pid
+        self.wall = time.monotonic()
+        self.server = load.process_cpu_seconds(server_pid) if server_pid else 0.0
+        self.postgres = load.postgres_cpu_seconds() if postgres else None
+        self.cores = load.core_busy_seconds()
+
+    def apply(self, measured: Measured) -> None:
+        wall = time.monotonic() - self.wall
+        if self.server_pid:
+            used = load.process_cpu_seconds(self.server_pid) - self.server
+            measured.server_cpu = 100 * used / wall
+        cores = load.core_busy_seconds()
+        measured.cores = {
+            cpu: 100 * (busy - self.cores[cpu][0]) / max(total - self.cores[cpu][1], 1e-9)
+            for cpu, (busy, total) in cores.items()
+            if cpu in self.cores
+        }
+        postgres = load.postgres_cpu_seconds() if self.postgres is not None else None
+        if postgres is not None and self.postgres is not None:
+            measured.postgres_cpu = 100 * (postgres - self.postgres) / wall
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+@dataclass(frozen=True)
+class WrkRequest:
+    """A fixed request for wrk and the text every good answer contains."""
+
+    method: str
+    path: str
+    authorization: str | None
+    body: str
+    expect: str
+
+
+LUA = """\
+wrk.method = {method}
+wrk.path = {path}
+{headers}
+{body}
+local expect = {expect}
+local threads = {{}}
+function setup(thread) table.insert(threads, thread) end
+function init(args) ok = 0; bad = 0; codes = {{}}; sample = "" end
+function response(status, headers, body)
+  if status == 200 and body ~= nil and string.find(body, expect, 1, true) then
+    ok = ok + 1
+  else
+    bad = bad + 1
+    codes[status] = (codes[status] or 0) + 1
+    if sample == "" then sample = string.sub(tostring(body), 1, 200) end
+  end
+end
+function done(summary, latency, requests)
+  local good, wrong, all, first = 0, 0, {{}}, ""
+  for _, thread in ipairs(threads) do
+    good = good + thread:get("ok")
+    wrong = wrong + thread:get("bad")
+    for status, count in pairs(thread:get("codes")) do
+      all[status] = (all[status] or 0) + count
+    end
+    if first == "" then first = thread:get("sample") end
+  end
+  local e = summary.errors
+  io.write(string.format("tessera.ok %d\\n", good))
+  io.write(string.format("tessera.duration_us %d\\n", summary.duration))
+  io.write(string.format("tessera.p50_us %f\\n", latency:percentile(50)))
+  io.write(string.format("tessera.p99_us %f\\n", latency:percentile(99)))
+  io.write(string.format("tessera.socket %d %d %d %d %d\\n", e.connect, e.read, e.write,
+    e.timeout, wrong))
+  for status, count in pairs(all) do
+    io.write(string.format("tessera.code %d %d\\n", status, count))
+  end
+  io.write("tessera.sample " .. string.gsub(first, "%c", " ") .. "\\n")
+end
+"""
+
+
+def lua_script(request: WrkRequest) -> str:
+    """wrk's script: the request, a check of every answer, and a machine-readable summary."""
+    quote = json.dumps  # ASCII JSON strings are valid Lua strings
+    headers = []
+    if request.authorization:
+        headers.append(f'wrk.headers["Authorization"] = {quote(request.authorization)}')
+    body = ""
+    if request.method == "POST":
+        headers.append(f'wrk.headers["Content-Type"] = {quote(load.FORM)}')
+        body = f"wrk.body = {quote(request.body)}"
+    return LUA.format(
+        method=quote(request.method),
+        path=quote(request.path),
+        headers="\n".join(headers),
+        body=body,
+        expect=quote(request.expect),
+    )
+
+
+def run_wrk(
+    server: Server,
+    request: WrkRequest,
+    *,
+    scenario: str,
+    fixture: Fixture,
+    warmup: int,
+    duration: int,
+    connections: int,
+    workdir: Path,
+    cpu: int | None = LOAD_CPU,
+) -> Measured:
+    """Warm up, then one measured wrk run; every answer is checked by the Lua script."""
+    script = workdir / f"wrk-{uuid.uuid4().hex[:8]}.lua"
+    script.write_text(lua_script(request))
+
+    def wrk(seconds: int) -> dict[str, Any]:
+        command = pinned(
+            [
+                "wrk",
+                "-t1",
+                f"-c{connections}",
+                f"-d{seconds}s",
+                "--timeout",
+                "10s",
+                "-s",
+                str(script),
+                server.url,
+            ],
+            cpu,
+        )
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
+        return parse_wrk(done.stdout)
+
+    warm = wrk(warmup)
+    if warm["ok"] == 0:
+        raise RuntimeError(f"{scenario}: no good answer in the warm-up: {warm}")
+    before = Usage(server.pid, fixture.database == POSTGRES)
+    spent = children_cpu()
+    result = wrk(duration)
+    measured = Measured(
+        scenario=scenario,
+        database=fixture.database,
+        tool="wrk",
+        ok=result["ok"],
+        seconds=result["duration_us"] / 1e6,
+        p50_ms=result["p50_us"] / 1000,
+        p99_ms=result["p99_us"] / 1000,
+        errors=result["errors"],
+        samples=result["samples"],
+    )
+    before.apply(measured)
+    measured.load_cpu = 100 * (children_cpu() - spent) / measured.seconds
+    return measured
+
+
+def parse_wrk(output: str) -> dict[str, Any]:
+    """The ``tessera.*`` lines the Lua ``done`` prints."""
+    result: dict[str, Any] = {"errors": Counter(), "samples": []}
+    for line in output.splitlines():
+        name, _, rest = line.partition(" ")
+        if name == "tessera.ok":
+            result["ok"] = int(rest)
+        elif name in ("tessera.duration_us", "tessera.p50_us", "tessera.p99_us"):
+            result[name.removeprefix("tessera.")] = float(rest)
+        elif name == "tessera.socket":
+            connect, read, write, timeout, _bad = (int(value) for value in rest.split())
+            for kind, count in (
+                ("connect", connect),
+                ("read", read),
+                ("write", write),
+                ("timeout", timeout),
+            ):
+                if count:
+                    result["errors"][f"socket {kind}"] += count
+        elif name == "tessera.code":
+            status, count = rest.split()
+            result["errors"][status if status != "200" else "malformed 200"] += int(count)
+        elif name == "tessera.sample" and rest.strip():
+            result["samples"].append(rest.strip()[:200])
+    if "ok" not in result:
+        raise RuntimeError(f"wrk printed no summary:\n{output}")
+    return result
+
+
+def run_driver(
+    url: str,
+    spec: dict[str, Any],
+    *,
+    scenario: str,
+    database: str,
+    warmup: int,
+    workdir: Path,
+    server_pid: int | None = None,
+    cpu: int | None = LOAD_CPU,
+) -> tuple[Measured, dict[str, Any]]:
+    """Warm up, then one measured run of ``bench/idp_load.py`` in its own pinned process.
+
+    In refresh mode the measured run continues the chains the warm-up left."""
+    host, port = url.removeprefix("http://").split(":")
+    spec = {**spec, "host": host, "port": int(port)}
+
+    def drive(seconds: float, current: dict[str, Any]) -> dict[str, Any]:
+        path = workdir / f"drive-{uuid.uuid4().hex[:8]}.json"
+        path.write_text(json.dumps({**current, "duration": seconds}))
+        command = pinned([sys.executable, str(BENCH_DIR / "idp_load.py"), "drive", str(path)], cpu)
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"load driver failed ({done.returncode}): {done.stderr}")
+        return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+    warm = drive(warmup, spec)
+    if warm["ok"] == 0:
+        raise RuntimeError(f"{scenario}: no good answer in the warm-up: {warm}")
+    if spec["mode"] == "refresh":
+        spec = {**spec, "tokens": warm["chains"], "spares": warm["spares"]}
+    before = Usage(server_pid, database == POSTGRES)
+    result = drive(spec["duration"], spec)
+    measured = Measured(
+        scenario=scenario,
+        database=database,
+        tool="idp_load.py",
+        ok=result["ok"],
+        seconds=result["seconds"],
+        p50_ms=result["p50_ms"],
+        p99_ms=result["p99_ms"],
+        errors=Counter(result["errors"]),
+        samples=result["samples"],
+    )
+    before.apply(measured)
+    measured.load_cpu = 100 * result["cpu_seconds"] / result["seconds"]
+    return measured, result
+
+
+# ============================================================================ scenarios
+
+
+def requests_for(fixture: Fixture) -> dict[str, WrkRequest]:
+    """The wrk scenarios' requests (the refresh scenario is the driver's)."""
+    return {
+        "client_credentials grant": WrkRequest(
+            "POST",
+            "/oauth2/token",
+            fixture.cc_auth,
+            "grant_type=client_credentials",
+            '"token_type":"Bearer"',
+        ),
+        "introspection (access token)": WrkRequest(
+            "POST",
+            "/oauth2/introspect",
+            fixture.cc_auth,
+            f"token={fixture.access_token}&token_type_hint=access_token",
+            '"active":true',
+        ),
+        "JWKS": WrkRequest("GET", "/.well-known/jwks.json", None, "", '"keys":[{'),
+    }
+
+
+def refresh_spec(fixture: Fixture, connections: int, duration: float) -> dict[str, Any]:
+    return {
+        "mode": "refresh",
+        "path": "/oauth2/token",
+        "authorization": fixture.refresh_auth,
+        "connections": connections,
+        "duration": duration,
+        "tokens": fixture.chains,
+        "spares": fixture.spares,
+    }
+
+
+def bench_database(
+    database: str, args: argparse.Namespace, workdir: Path
+) -> tuple[list[Measured], dict[str, Any]]:
+    """Every scenario against one server on a fresh ``database``; also its memory after load."""
+    results: list[Measured] = []
+    with database_url(database, workdir) as url:
+        progress(f"{database}: preparing {args.connections * 3} refresh families")
+        fixture = prepare(
+            database,
+            url,
+            chains=args.connections,
+            spares=args.connections * 2,
+            workdir=workdir,
+        )
+        with serve(fixture, workdir) as server:
+            progress(f"{database}: tessera serve pid {server.pid} on {server.url}; probing")
+            probe(server, fixture)
+            rss_idle = memory_mb(server.pid)
+            common = {
+                "fixture": fixture,
+                "warmup": args.warmup,
+                "duration": args.duration,
+                "connections": args.connections,
+                "workdir": workdir,
+            }
+            requests = requests_for(fixture)
+            names = ["client_credentials grant", "introspection (access token)"]
+            if database == SQLITE:
+                names.insert(0, "JWKS")
+            for name in names:
+                progress(f"{database}: {name} (wrk)")
+                with server_errors(server) as seen:
+                    results.append(run_wrk(server, requests[name], scenario=name, **common))
+                results[-1].server_log = seen
+            if database == SQLITE:
+                progress(f"{database}: JWKS (Python driver, to compare with wrk)")
+                with server_errors(server) as seen:
+                    jwks, _ = run_driver(
+                        server.url,
+                        {
+                            "mode": "get",
+                            "check": "jwks",
+                            "path": "/.well-known/jwks.json",
+                            "connections": args.connections,
+                            "duration": args.duration,
+                        },
+                        scenario="JWKS, Python driver",
+                        database=database,
+                        warmup=args.warmup,
+                        workdir=workdir,
+                        server_pid=server.pid,
+                    )
+                jwks.server_log = seen
+                results.append(jwks)
+            progress(f"{database}: refresh_token grant (Python driver, one chain per connection)")
+            with server_errors(server) as seen:
+                refresh, _ = run_driver(
+                    server.url,
+                    refresh_spec(fixture, args.connections, args.duration),
+                    scenario="refresh_token grant",
+                    database=database,
+                    warmup=args.warmup,
+                    workdir=workdir,
+                    server_pid=server.pid,
+                )
+            refresh.server_log = seen
+            results.append(refresh)
+            memory = {"idle": rss_idle, "after": memory_mb(server.pid)}
+    for measured in results:
+        if measured.scenario == "client_credentials grant":
+            measured.target, measured.met = f"≥ {TARGET_CC:,}/s", measured.rps >= TARGET_CC
+        elif measured.scenario == "refresh_token grant" and database == POSTGRES:
+            measured.target = f"≥ {TARGET_REFRESH_PG:,}/s"
+            measured.met = measured.rps >= TARGET_REFRESH_PG
+        if measured.error_count:
+            measured.met = False if measured.met is not None else None
+    return results, memory
+
+
+def driver_ceiling(args: argparse.Namespace, workdir: Path) -> Measured:
+    """The driver's own ceiling: refresh-shaped load against a canned server on the server's
+    core that answers without doing anything, so the rate is bounded by the driver."""
+    port = free_port()
+    canned = subprocess.Popen(
+        pinned([sys.executable, str(BENCH_DIR / "idp_load.py"), "canned", "--port", str(port)], 0),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert canned.stdout is not None
+        if canned.stdout.readline().strip() != "ready":
+            raise RuntimeError("the canned server did not start")
+        fake = [f"canned-chain-{slot:04d}-{'x' * 24}" for slot in range(args.connections)]
+        measured, _ = run_driver(
+            f"http://{HOST}:{port}",
+            {
+                "mode": "refresh",
+                "path": "/oauth2/token",
+                "authorization": load.basic_auth("ceiling", "ceiling"),
+                "connections": args.connections,
+                "duration": args.duration,
+                "tokens": fake,
+                "spares": [],
+            },
+            scenario="driver ceiling (canned server)",
+            database="—",
+            warmup=args.warmup,
+            workdir=workdir,
+            server_pid=canned.pid,
+        )
+    finally:
+        canned.send_signal(signal.SIGINT)
+        try:
+            canned.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            canned.kill()
+            canned.wait()
+    return measured
+
+
+# ============================================================================ the report
+
+
+def progress(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def installed(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def postgres_version() -> str:
+    from sqlalchemy import create_engine
+
+    engine = create_engine(POSTGRES_URL)
+    try:
+        with engine.connect() as connection:
+            return str(connection.exec_driver_sql("SHOW server_version").scalar())
+    finally:
+        engine.dispose()
+
+
+def wrk_version() -> str:
+    done = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False)
+    return (done.stdout or done.stderr).splitlines()[0].split(" [")[0]
+
+
+def machine_lines(load_before: str, load_after: str) -> list[str]:
+    versions = ", ".join(
+        f"{name} {installed(name)}"
+        for name in (
+            "uvicorn",
+            "starlette",
+            "fastapi",
+            "h11",
+            "httptools",
+            "uvloop",
+            "SQLAlchemy",
+            "psycopg",
+            "cryptography",
+            "orjson",
+        )
+    )
+    return [
+        "## Machine",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| CPU | {cpu_model()} ({os.cpu_count()} logical CPUs; server on CPU {SERVER_CPU},"
+        f" load on CPU {LOAD_CPU}) |",
+        f"| OS | {platform.platform()} |",
+        f"| load average (1, 5, 15 min) | before {load_before} · after {load_after} |",
+        f"| Python | {platform.python_implementation()} {platform.python_version()} |",
+        f"| Tessera | {tessera_version} |",
+        f"| server stack | {versions} |",
+        f"| databases | SQLite {sqlite3.sqlite_version} (WAL) · PostgreSQL {postgres_version()}"
+        " (127.0.0.1, unpinned) |",
+        f"| load | {wrk_version()} · bench/idp_load.py (asyncio streams) |",
+        "",
+    ]
+
+
+def verdict(measured: Measured) -> str:
+    if measured.met is None:
+        return "—"
+    return "met" if measured.met else "**missed**"
+
+
+def results_table(results: Sequence[Measured]) -> list[str]:
+    lines = [
+        "| scenario | db | req/s | p50 ms | p99 ms | errors | target | met? |",
+        "|---|---|---:|---:|---:|---:|---|---|",
+    ]
+    for item in results:
+        lines.append(
+            f"| {item.scenario} | {item.database} | {item.rps:,.0f} | {item.p50_ms:.2f} |"
+            f" {item.p99_ms:.2f} | {item.error_count} | {item.target} | {verdict(item)} |"
+        )
+    return [*lines, ""]
+
+
+def cpu_table(results: Sequence[Measured]) -> list[str]:
+    lines = [
+        "## Where the CPU went (measured window; % of one core)",
+        "",
+        "`core N busy` counts everything on that core: busy − server (core 0) is other work"
+        " on the server's core (noise, or PostgreSQL). PostgreSQL is not pinned; its column is"
+        " the whole local cluster (every backend, including other users' — the database is"
+        " shared), so it is an upper bound on what the server's queries cost it.",
+        "",
+        "| scenario | db | tool | server | core 0 busy | load generator | core 1 busy |"
+        " PostgreSQL |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+
+    def pct(value: float | None) -> str:
+        return "—" if value is None else f"{value:.0f} %"
+
+    for item in results:
+        lines.append(
+            f"| {item.scenario} | {item.database} | {item.tool} | {pct(item.server_cpu)} |"
+            f" {pct(item.cores.get(SERVER_CPU))} | {pct(item.load_cpu)} |"
+            f" {pct(item.cores.get(LOAD_CPU))} | {pct(item.postgres_cpu)} |"
+        )
+    return [*lines, ""]
+
+
+def memory_lines(memory: dict[str, dict[str, tuple[float, float]]]) -> list[str]:
+    lines = [
+        "## Server memory (`/proc/<pid>/status`)",
+        "",
+        "| server | VmRSS idle (after probe) | VmRSS after load | VmHWM (peak) | target | met? |",
+        "|---|---:|---:|---:|---|---|",
+    ]
+    for database, values in memory.items():
+        idle, _ = values["idle"]
+        rss, hwm = values["after"]
+        met = "met" if max(rss, hwm) <= TARGET_RSS_MB else "**missed**"
+        lines.append(
+            f"| {database} | {idle:.1f} MB | {rss:.1f} MB | {hwm:.1f} MB |"
+            f" peak ≤ {TARGET_RSS_MB} MB | {met} |"
+        )
+    return [*lines, ""]
+
+
+def keycloak_lines(
+    results: Sequence[Measured], memory: dict[str, dict[str, tuple[float, float]]]
+) -> list[str]:
+    def best(scenario: str, database: str) -> str:
+        for item in results:
+            if item.scenario == scenario and item.database == database:
+                return f"{item.rps:,.0f}/s on one core"
+        return "—"
+
+    peak = max((values["after"][1] for values in memory.values()), default=0.0)
+    return [
+        "## For reference: Keycloak 26's published sizing (not measured here)",
+        "",
+        f"Planning figures from Keycloak's sizing guide ({KEYCLOAK_URL}), measured by the"
+        " Keycloak project on its own hardware and setup; shown only for scale.",
+        "",
+        "| | Tessera, measured here | Keycloak 26 published sizing |",
+        "|---|---|---|",
+        f"| client_credentials grants | {best('client_credentials grant', POSTGRES)} (PostgreSQL)"
+        f" · {best('client_credentials grant', SQLITE)} (SQLite) |"
+        f" {KEYCLOAK['client_credentials']} |",
+        f"| refresh grants | {best('refresh_token grant', POSTGRES)} (PostgreSQL) |"
+        f" {KEYCLOAK['refresh_token']} |",
+        f"| memory | {peak:.0f} MB peak RSS per process | {KEYCLOAK['rss']} |",
+        "",
+    ]
+
+
+def error_lines(results: Sequence[Measured]) -> list[str]:
+    bad = [item for item in results if item.error_count]
+    if not bad:
+        return ["Every answer in every measured window was 200 and well-formed.", ""]
+    lines = ["## Errors (answers that were not 200 and well-formed)", ""]
+    for item in bad:
+        counts = ", ".join(f"{kind} × {count}" for kind, count in item.errors.most_common())
+        lines.append(f"- {item.scenario} ({item.database}): {counts}")
+        lines += [f"  - e.g. `{sample}`" for sample in item.samples[:3]]
+        lines += [f"  - server log: `{line}`" for line in item.server_log]
+    return [*lines, ""]
+
+
+# ============================================================================ main
+
+
+def ensure_wrk() -> None:
+    """wrk from Debian; installed with apt-get when missing and we are root."""
+    if shutil.which("wrk"):
+        return
+    if os.geteuid() != 0:
+        raise SystemExit("wrk is missing: install it (Debian: apt-get install -y wrk)")
+    progress("wrk is missing; running: apt-get install -y wrk")
+    installed_now = subprocess.run(["apt-get", "install", "-y", "wrk"], check=False)
+    if installed_now.returncode != 0:
+        progress("running: apt-get update, then apt-get install -y wrk")
+        subprocess.run(["apt-get", "update"], check=True)
+        subprocess.run(["apt-get", "install", "-y", "wrk"], check=True)
+
+
+def loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument(
+        "--quick", action="store_true", help=f"{QUICK_DURATION} s per scenario (smoke run)"
+    )
+    parser.add_argument("--duration", type=int, help=f"seconds per scenario (default {DURATION})")
+    parser.add_argument("--warmup", type=int, help=f"warm-up seconds (default {WARMUP})")
+    parser.add_argument("--connections", type=int, default=CONNECTIONS, help="connections")
+    parser.add_argument("--out", type=Path, help="also write the markdown report here")
+    args = parser.parse_args(argv)
+    args.duration = args.duration or (QUICK_DURATION if args.quick else DURATION)
+    args.warmup = args.warmup or (QUICK_WARMUP if args.quick else WARMUP)
+    if (os.cpu_count() or 1) < 2:
+        raise SystemExit("the bench needs two CPUs: one for the server, one for the load")
+    ensure_wrk()
+    started = time.monotonic()
+    load_before = loadavg()
+
+    results: list[Measured] = []
+    memory: dict[str, dict[str, tuple[float, float]]] = {}
+    with tempfile.TemporaryDirectory(prefix="tessera-idp-bench-") as temporary:
+        workdir = Path(temporary)
+        progress("driver ceiling: refresh-shaped load against a canned server")
+        ceiling = driver_ceiling(args, workdir)
+        for database in (SQLITE, POSTGRES):
+            measured, memory[database] = bench_database(database, args, workdir)
+            results += measured
+    results.append(ceiling)
+    results.sort(key=lambda item: (ORDER.index(item.scenario), item.database != SQLITE))
+
+    lines = [
+        "# Tessera identity provider benchmark",
+        "",
+        f"`tessera serve`, one uvicorn worker, pinned to CPU {SERVER_CPU}; load from CPU"
+        f" {LOAD_CPU}. {args.connections} keep-alive connections, {args.warmup} s warm-up then"
+        f" {args.duration} s measured per scenario; req/s counts only answers that were 200 and"
+        " well-formed (a token answer with a compact JWT, `active: true`, a key set). Latency"
+        " is per request, closed loop. Refresh: one rotating chain per connection (each"
+        " request sends the token the previous answer returned), a user-bound family of a"
+        " confidential client. Introspection asks about an ES256 access token.",
+        "",
+        *results_table(results),
+        *error_lines(results),
+        *memory_lines(memory),
+        *keycloak_lines(results, memory),
+        "## Is the load generator the bottleneck?",
+        "",
+        _driver_note(results),
+        "",
+        *cpu_table(results),
+        *machine_lines(load_before, loadavg()),
+        f"{'quick' if args.quick else 'full'} run, {time.monotonic() - started:.0f} s in all.",
+        "",
+    ]
+    report = "\n".join(lines)
+    print(report)
+    if args.out:
+        args.out.write_text(report)
+    return 0
+
+
+def _driver_note(results: Sequence[Measured]) -> str:
+    found = {(item.scenario, item.database): item for item in results}
+    ceiling = found.get(("driver ceiling (canned server)", "—"))
+    wrk_jwks = found.get(("JWKS", SQLITE))
+    driver_jwks = found.get(("JWKS, Python driver", SQLITE))
+    refresh = [item for item in results if item.scenario == "refresh_token grant"]
+    parts = []
+    if ceiling is not None:
+        parts.append(
+            f"The Python driver alone, refresh-shaped requests against a canned server that"
+            f" answers at once: **{ceiling.rps:,.0f} req/s** (driver at"
+            f" {ceiling.load_cpu or 0:.0f} % of its core)."
+        )
+    if refresh:
+        fastest = max(item.rps for item in refresh)
+        parts.append(
+            f"The fastest refresh scenario needed {fastest:,.0f} req/s"
+            + (
+                f", {fastest / ceiling.rps:.1%} of that ceiling."
+                if ceiling and ceiling.rps
+                else "."
+            )
+        )
+    if wrk_jwks is not None and driver_jwks is not None:
+        parts.append(
+            f"On JWKS the driver got {driver_jwks.rps:,.0f} req/s where wrk got"
+            f" {wrk_jwks.rps:,.0f} req/s from the same server."
+        )
+    return " ".join(parts)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -79,6 +79,8 @@ class Requirement(TokenScheme):
         self.guard = owner.guard
         self.transport = owner.transport
         self.rule = route_rule
+        # The rule plus the scopes a route declares with Security(..., scopes=[...]), per route.
+        self._merged: dict[tuple[str, ...], Rule] = {}
 
     async def __call__(  # type: ignore[override]
         self, request: Request, security_scopes: SecurityScopes
@@ -100,9 +102,13 @@ class Requirement(TokenScheme):
         """
         guard, route_rule = self.guard, self.rule
         if security_scopes.scopes:
-            wanted = route_rule.scopes | frozenset(security_scopes.scopes)
-            if wanted != route_rule.scopes:
-                route_rule = dataclasses.replace(route_rule, scopes=wanted)
+            declared = tuple(security_scopes.scopes)
+            merged = self._merged.get(declared)
+            if merged is None:
+                wanted = route_rule.scopes | frozenset(declared)
+                merged = dataclasses.replace(route_rule, scopes=wanted)
+                self._merged[declared] = merged
+            route_rule = merged
         route = route_of(request)
         name = route_rule.tenant
         value = request.path_params.get(name) if name is not None else None

@@ -34,85 +34,24 @@ class Tenant(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[int] = mapped_column(BigInteger)
-    # "optional": users may enrol a second factor; "required": every login needs one.
-    mfa_policy: Mapped[str] = mapped_column(
-        String(16), default="optional", server_default="optional"
-    )
 
 
 class User(Base):
-    """A person who logs in; usernames and emails are unique per tenant, case-insensitively."""
+    """A person who logs in; usernames are unique per tenant, case-insensitively."""
 
     __tablename__ = "users"
-    __table_args__ = (
-        UniqueConstraint("tenant_id", "username_key", name="uq_users_username"),
-        UniqueConstraint("tenant_id", "email_key", name="uq_users_email"),
-    )
+    __table_args__ = (UniqueConstraint("tenant_id", "username_key", name="uq_users_username"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
     username: Mapped[str] = mapped_column(String(200))
     username_key: Mapped[str] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(320))
-    email_key: Mapped[str | None] = mapped_column(String(320))
     password_hash: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16), default="active")
     roles: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[int] = mapped_column(BigInteger)
-
-
-class TotpFactor(Base):
-    """A user's TOTP (RFC 6238) second factor; the secret sealed like signing keys."""
-
-    __tablename__ = "totp_factors"
-
-    user_id: Mapped[str] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
-    )
-    secret_sealed: Mapped[bytes] = mapped_column(LargeBinary)
-    created_at: Mapped[int] = mapped_column(BigInteger)
-    confirmed_at: Mapped[int | None] = mapped_column(BigInteger)
-    # The time step of the last accepted code: a code is good once.
-    last_step: Mapped[int | None] = mapped_column(BigInteger)
-
-
-class RecoveryCode(Base):
-    """A single-use recovery code, kept only as a keyed hash."""
-
-    __tablename__ = "recovery_codes"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    code_hash: Mapped[str] = mapped_column(String(64))
-    used_at: Mapped[int | None] = mapped_column(BigInteger)
-
-
-class Role(Base):
-    """A tenant's role: a named set of permissions (``orders:read``)."""
-
-    __tablename__ = "roles"
-    __table_args__ = (UniqueConstraint("tenant_id", "name", name="uq_roles_name"),)
-
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
-    name: Mapped[str] = mapped_column(String(100))
-    description: Mapped[str] = mapped_column(Text, default="")
-    permissions: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[int] = mapped_column(BigInteger)
-
-
-class UserRole(Base):
-    """A role given to a user (same tenant)."""
-
-    __tablename__ = "user_roles"
-
-    user_id: Mapped[str] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
-    )
-    role_id: Mapped[str] = mapped_column(
-        ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True, index=True
-    )
 
 
 class Client(Base):

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from .config import Settings
+from .services.clients import ClientCache
 from .services.keyring import Keyring
 from .services.passwords import Passwords
 from .services.refresh import RefreshTokens
@@ -32,6 +33,7 @@ class Provider:
         self.keyring = Keyring(self.database, self.master, settings)
         self.issuer = TokenIssuer(self.keyring, settings)
         self.refresh = RefreshTokens(self.master, settings)
+        self.clients = ClientCache(ttl=settings.client_cache_ttl)
         if fanout is None and settings.redis_url:
             from .cache.fanout import RedisFanout
 

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import orjson
+from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from ..store.models import AuditEvent
+
+_INSERT = cast(Table, AuditEvent.__table__).insert()
 
 # Names that must never reach the log, whatever a caller puts in `details`.
 _FORBIDDEN = frozenset(
@@ -45,17 +48,20 @@ def record(
     """Append one audit row (flushed with the caller's transaction)."""
     context = context or Context()
     clean = {key: value for key, value in (details or {}).items() if key not in _FORBIDDEN}
-    session.add(
-        AuditEvent(
-            at=int(time.time()) if at is None else at,
-            tenant_id=tenant_id,
-            event=event,
-            outcome=outcome,
-            actor=context.actor,
-            subject=subject,
-            client_id=client_id,
-            ip=context.ip,
-            user_agent=(context.user_agent or "")[:300] or None,
-            details=orjson.dumps(clean).decode(),
-        )
+    # A Core INSERT on the session's connection: audit rows are never read back by the
+    # transaction that writes them, so the ORM's unit of work would only add cost.
+    session.connection().execute(
+        _INSERT,
+        {
+            "at": int(time.time()) if at is None else at,
+            "tenant_id": tenant_id,
+            "event": event,
+            "outcome": outcome,
+            "actor": context.actor,
+            "subject": subject,
+            "client_id": client_id,
+            "ip": context.ip,
+            "user_agent": (context.user_agent or "")[:300] or None,
+            "details": orjson.dumps(clean).decode(),
+        },
     )

@@ -30,11 +30,13 @@ def client_from_request(
             raise invalid_request("use one client authentication method")
         if form.get("client_id", basic[0]) != basic[0]:
             raise invalid_request("client_id does not match the authenticated client")
-        return authenticate_client(session, provider.master, basic[0], basic[1])
+        return authenticate_client(session, provider.master, basic[0], basic[1], provider.clients)
     client_id = form.get("client_id")
     if not client_id:
         raise OAuthError("invalid_client", "client authentication required", 401)
-    return authenticate_client(session, provider.master, client_id, form.get("client_secret"))
+    return authenticate_client(
+        session, provider.master, client_id, form.get("client_secret"), provider.clients
+    )
 
 
 def grant_scope(requested: str | None, allowed: str, default: str) -> tuple[str, ...]:

@@ -9,16 +9,46 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from ..config import Settings
-from ..store.models import RefreshFamily, RefreshToken
+from ..store.models import RefreshFamily, RefreshToken, User
 from .audit import Context, record
 from .secrets import MasterKey, new_secret
 
 PURPOSE = "refresh-token"
+# Tokens are written with a Core INSERT: never read back in the transaction that mints them.
+_INSERT_TOKEN = cast(Table, RefreshToken.__table__).insert()
+# Built once: the hot path only binds values. The token is claimed only while it is unspent,
+# unexpired, and of a live family of the presenting client.
+_CLAIM = (
+    update(RefreshToken)
+    .where(
+        RefreshToken.token_hash == bindparam("digest"),
+        RefreshToken.spent_at.is_(None),
+        RefreshToken.expires_at > bindparam("now"),
+        RefreshToken.family_id.in_(
+            select(RefreshFamily.id)
+            .where(
+                RefreshFamily.client_id == bindparam("client"),
+                RefreshFamily.revoked_at.is_(None),
+                RefreshFamily.expires_at > bindparam("now"),
+            )
+            .scalar_subquery()
+        ),
+    )
+    .values(spent_at=bindparam("now"))
+    .returning(RefreshToken.family_id)
+    .execution_options(synchronize_session=False)
+)
+_FAMILY_WITH_USER = (
+    select(RefreshFamily, User)
+    .outerjoin(User, User.id == RefreshFamily.user_id)
+    .where(RefreshFamily.id == bindparam("family"))
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,23 +113,29 @@ class RefreshTokens:
 
     def _mint(self, session: Session, family: RefreshFamily, now: int) -> str:
         token = new_secret()
-        session.add(
-            RefreshToken(
-                token_hash=self.digest(token),
-                family_id=family.id,
-                created_at=now,
-                expires_at=min(family.expires_at, now + self._settings.refresh_idle_ttl),
-            )
+        session.flush()  # the family row first: the token refers to it
+        session.connection().execute(
+            _INSERT_TOKEN,
+            {
+                "token_hash": self.digest(token),
+                "family_id": family.id,
+                "created_at": now,
+                "expires_at": min(family.expires_at, now + self._settings.refresh_idle_ttl),
+                "spent_at": None,
+            },
         )
         return token
 
     def find(self, session: Session, token: str) -> tuple[RefreshToken, RefreshFamily] | None:
-        """The stored token and its family, if ``token`` is one of ours."""
-        row = session.get(RefreshToken, self.digest(token)) if len(token) <= 512 else None
-        if row is None:
+        """The stored token and its family, if ``token`` is one of ours (one query)."""
+        if len(token) > 512:
             return None
-        family = session.get(RefreshFamily, row.family_id)
-        return (row, family) if family is not None else None
+        found = session.execute(
+            select(RefreshToken, RefreshFamily)
+            .join(RefreshFamily, RefreshFamily.id == RefreshToken.family_id)
+            .where(RefreshToken.token_hash == self.digest(token))
+        ).first()
+        return None if found is None else (found[0], found[1])
 
     def rotate(
         self,
@@ -112,9 +148,38 @@ class RefreshTokens:
     ) -> Rotated | Refused:
         """Spend ``token`` and issue its successor; detect reuse and revoke the family.
 
-        The caller commits, then refuses the request when the result is :class:`Refused`:
-        a reuse revocation must be written even though the request fails.
+        The good case is one conditional UPDATE that claims the token only if it is unspent,
+        unexpired and of a live family of this client; of many simultaneous uses exactly one
+        claims it. Anything else is then told apart. The caller commits, then refuses the
+        request when the result is :class:`Refused`: a reuse revocation must be written even
+        though the request fails.
         """
+        if len(token) > 512:
+            return Refused("refresh token invalid")
+        claimed = session.execute(
+            _CLAIM, {"digest": self.digest(token), "client": client_id, "now": now}
+        ).first()
+        if claimed is not None:
+            family = self._family_with_user(session, claimed[0])
+            return Rotated(family, self._mint(session, family, now))
+        return self._refusal(session, token, client_id=client_id, now=now, context=context)
+
+    def _family_with_user(self, session: Session, family_id: str) -> RefreshFamily:
+        # The user comes along in the same query: the grant needs their status and roles next.
+        row = session.execute(_FAMILY_WITH_USER, {"family": family_id}).one()
+        family: RefreshFamily = row[0]
+        return family
+
+    def _refusal(
+        self,
+        session: Session,
+        token: str,
+        *,
+        client_id: str,
+        now: int,
+        context: Context | None,
+    ) -> Refused:
+        """Why a refresh token could not be claimed; a spent one is reuse."""
         found = self.find(session, token)
         if found is None:
             return Refused("refresh token invalid")
@@ -125,31 +190,23 @@ class RefreshTokens:
             return Refused("refresh token revoked", family)
         if now >= row.expires_at or now >= family.expires_at:
             return Refused("refresh token expired", family)
-        claimed = session.execute(
-            update(RefreshToken)
-            .where(RefreshToken.token_hash == row.token_hash, RefreshToken.spent_at.is_(None))
-            .values(spent_at=now)
-            .execution_options(synchronize_session=False)
+        if row.spent_at is None:  # claimed by nobody, yet not claimable: refuse, change nothing
+            return Refused("refresh token invalid", family)
+        grace = self._settings.refresh_reuse_grace  # 0: no grace, even within the second
+        if grace and now - row.spent_at <= grace:
+            return Refused("refresh token already used", family)
+        self.revoke_family(session, family, "reuse", now)
+        record(
+            session,
+            "refresh.reuse",
+            tenant_id=family.tenant_id,
+            outcome="failure",
+            context=context,
+            subject=family.subject,
+            client_id=client_id,
+            details={"family": family.id},
         )
-        if claimed.rowcount != 1:  # type: ignore[attr-defined]
-            session.refresh(row)
-            spent_at = row.spent_at if row.spent_at is not None else now
-            grace = self._settings.refresh_reuse_grace  # 0: no grace, even within the second
-            if grace and now - spent_at <= grace:
-                return Refused("refresh token already used", family)
-            self.revoke_family(session, family, "reuse", now)
-            record(
-                session,
-                "refresh.reuse",
-                tenant_id=family.tenant_id,
-                outcome="failure",
-                context=context,
-                subject=family.subject,
-                client_id=client_id,
-                details={"family": family.id},
-            )
-            return Refused("refresh token reused; the session is revoked", family, audited=True)
-        return Rotated(family, self._mint(session, family, now))
+        return Refused("refresh token reused; the session is revoked", family, audited=True)
 
     def revoke_family(self, session: Session, family: RefreshFamily, reason: str, now: int) -> None:
         """Revoke every token of ``family`` (kept until purged, so reuse is still recognised)."""

@@ -14,10 +14,9 @@ from starlette.concurrency import run_in_threadpool
 
 from ..errors import OAuthError, invalid_grant, invalid_request
 from ..provider import Provider
-from ..services.accounts import authenticate_user
 from ..services.audit import Context, record
 from ..services.bootstrap import WEB_CLIENT
-from ..services.grants import login, refresh_with
+from ..services.grants import password_login, refresh_with
 from ..services.refresh import Refused
 from ..services.revoke import log_out_everywhere
 from ..services.secrets import same
@@ -125,29 +124,12 @@ def _login(
 ) -> dict[str, Any]:
     with provider.database.session() as session:
         client = _web_client(session, client_id)
-        user = authenticate_user(
-            session,
-            provider.passwords,
-            tenant_id=client.tenant_id,
-            username=username,
-            password=password,
+        result = password_login(
+            provider, session, client, username, password, scope, None, context, via="browser"
         )
-        if user is None:
-            record(
-                session,
-                "login.failed",
-                tenant_id=client.tenant_id,
-                outcome="failure",
-                context=context,
-                client_id=client.id,
-            )
-            failed = True
-        else:
-            failed = False
-            answer = login(provider, session, client, user, scope, None, context, amr=("pwd",))
-    if failed:  # raised after commit, so the failure stays in the audit log
-        raise invalid_grant("invalid username or password")
-    return answer
+    if isinstance(result, Refused):  # raised after commit: the failure stays in the audit log
+        raise invalid_grant(result.reason)
+    return result
 
 
 @router.post("/refresh", summary="Rotate the session cookie and get a new access token")

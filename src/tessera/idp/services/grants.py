@@ -136,6 +136,33 @@ def _password(
     username, password = form.get("username"), form.get("password")
     if not username or not password:
         raise invalid_request("username and password are required")
+    return password_login(
+        provider,
+        session,
+        client,
+        username,
+        password,
+        form.get("scope"),
+        form.get("resource"),
+        context,
+        via="password",
+    )
+
+
+def password_login(
+    provider: Provider,
+    session: Any,
+    client: Client,
+    username: str,
+    password: str,
+    requested_scope: str | None,
+    resource: str | None,
+    context: Context,
+    *,
+    via: str,
+) -> dict[str, Any] | Refused:
+    """Check a user's password (argon2id, no enumeration) and log them in, or refuse — the
+    failure audited in the same transaction, which the caller commits before refusing."""
     user = authenticate_user(
         session,
         provider.passwords,
@@ -151,19 +178,10 @@ def _password(
             outcome="failure",
             context=context,
             client_id=client.id,
-            details={"grant": "password"},
+            details={"grant": via},
         )
         return Refused("invalid username or password")
-    return login(
-        provider,
-        session,
-        client,
-        user,
-        form.get("scope"),
-        form.get("resource"),
-        context,
-        amr=("pwd",),
-    )
+    return login(provider, session, client, user, requested_scope, resource, context, amr=("pwd",))
 
 
 def login(

@@ -27,6 +27,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy --strict src
 
 unit: $(STAMP)
+	@bash tools/ensure-browser.sh
 	$(BIN)/pytest
 
 # Each script prints a markdown table with ratios against what it measured in the same run.

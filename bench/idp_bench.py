@@ -11,6 +11,9 @@ warms up, then runs a fixed time with a fixed number of connections; only answer
     .venv/bin/python bench/idp_bench.py --quick      # smoke run: 1 s + 2 s
     .venv/bin/python bench/idp_bench.py --out idp-bench.md
 
+Passwords: argon2id verifications per second on one core (a process pinned to CPU 0) at the
+configured parameters and at Keycloak's, and successful password-grant logins over HTTP.
+
 Needs PostgreSQL at 127.0.0.1:5432 (trust auth, database ``test``; the bench creates and drops a
 schema of its own) and wrk (installed with apt-get when missing and run as root).
 """
@@ -40,6 +43,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -73,17 +77,23 @@ SCOPES = ("bench:read", "bench:write")
 TARGET_CC = 1000  # client_credentials grants/s per core
 TARGET_REFRESH_PG = 500  # refresh grants/s per core, PostgreSQL
 TARGET_RSS_MB = 150
+TARGET_ARGON2_KEYCLOAK = 15  # argon2id verifications/s per core at Keycloak's parameters
+PASSWORD_CONNECTIONS = 4  # a login costs ~50 ms of one core: a few connections fill it
 KEYCLOAK_URL = "https://www.keycloak.org/high-availability/concepts-memory-and-cpu-sizing"
 KEYCLOAK = {  # Keycloak 26's published sizing guide — planning figures, not measured here
     "client_credentials": "120 grants/s per vCPU",
     "refresh_token": "120 refreshes/s per vCPU",
     "rss": "1,250 MB per pod",
+    "password": "15 password logins/s per vCPU",
 }
+# Keycloak's default password hashing: argon2id, 5 iterations, 7 MiB, 1 lane.
+KEYCLOAK_ARGON2 = {"memory_kib": 7 * 1024, "time_cost": 5, "parallelism": 1}
 
 SQLITE, POSTGRES = "SQLite", "PostgreSQL"
 EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Timeout)\b.*: ")
 ORDER = (  # the report's row order
     "client_credentials grant",
+    "password grant (argon2id)",
     "refresh_token grant",
     "introspection (access token)",
     "JWKS",
@@ -107,7 +117,15 @@ class Fixture:
     refresh_secret: str
     chains: list[str]  # one refresh family per connection
     spares: list[str]  # families a broken chain (an error) falls back to
+    login_id: str = ""  # a first-party client allowed the password grant
+    login_secret: str = ""
+    login_username: str = ""  # a user hashed at the configured argon2id parameters
+    login_password: str = ""
     access_token: str = ""  # set by probe(): what introspection asks about
+
+    @property
+    def login_auth(self) -> str:
+        return load.basic_auth(self.login_id, self.login_secret)
 
     @property
     def cc_auth(self) -> str:
@@ -134,6 +152,7 @@ def prepare(
     provider = Provider(settings)
     provider.start()
     now = int(time.time())
+    login_password = secrets.token_urlsafe(16)
     try:
         with provider.database.session() as session:
             session.add(Tenant(id=TENANT, name="Benchmark", created_at=now))
@@ -157,6 +176,25 @@ def prepare(
                 audience=(AUDIENCE,),
                 allowed_scopes=SCOPES,
                 default_scopes=SCOPES[:1],
+            )
+            login = create_client(
+                session,
+                provider.master,
+                tenant_id=TENANT,
+                name="bench login app",
+                grant_types=("password",),
+                audience=(AUDIENCE,),
+                allowed_scopes=SCOPES,
+                default_scopes=SCOPES[:1],
+                first_party=True,
+            )
+            create_user(  # hashed exactly as the server will verify it
+                session,
+                provider.passwords,
+                tenant_id=TENANT,
+                username="bench-login",
+                password=login_password,
+                policy=provider.password_policy,
             )
             user = create_user(
                 session,
@@ -182,7 +220,7 @@ def prepare(
             ]
     finally:
         provider.close()
-    assert service.secret is not None and app.secret is not None
+    assert service.secret is not None and app.secret is not None and login.secret is not None
     return Fixture(
         database=database,
         database_url=database_url,
@@ -193,6 +231,10 @@ def prepare(
         refresh_secret=app.secret,
         chains=tokens[:chains],
         spares=tokens[chains:],
+        login_id=login.client.id,
+        login_secret=login.secret,
+        login_username="bench-login",
+        login_password=login_password,
     )
 
 
@@ -381,6 +423,21 @@ def probe(server: Server, fixture: Fixture) -> dict[str, Any]:
             load.check_introspection,
         )
         assert described["jti"] == claims["jti"], described
+        logged_in = _expect(
+            http.post(
+                "/oauth2/token",
+                data={
+                    "grant_type": "password",
+                    "username": fixture.login_username,
+                    "password": fixture.login_password,
+                },
+                headers={"Authorization": fixture.login_auth},
+            ),
+            load.check_token,
+        )
+        login_claims = verifier.verify(logged_in["access_token"])
+        assert login_claims["client_id"] == fixture.login_id, login_claims
+        assert login_claims["amr"] == ["pwd"], login_claims
         spare = fixture.spares.pop()
         response = http.post(
             "/oauth2/token",
@@ -675,6 +732,148 @@ def run_driver(
     return measured, result
 
 
+# ============================================================================ argon2id
+
+
+CONFIGURED_ARGON2 = {  # what `tessera serve` uses when nothing overrides the settings
+    "memory_kib": Settings.model_fields["argon2_memory_kib"].default,
+    "time_cost": Settings.model_fields["argon2_time_cost"].default,
+    "parallelism": Settings.model_fields["argon2_parallelism"].default,
+}
+
+# Runs in its own process, pinned to one CPU: Tessera's own Passwords, verifying a right password
+# in a closed loop (every answer checked) for a fixed time.
+ARGON2_LOOP = """
+import json, os, sys, time
+from tessera.idp.services.passwords import Passwords
+spec = json.loads(sys.argv[1])
+hasher = Passwords(
+    memory_kib=spec["memory_kib"], time_cost=spec["time_cost"], parallelism=spec["parallelism"]
+)
+password = "bench password 0123456789"
+hashed = hasher.hash(password)
+if not hasher.verify(hashed, password) or hasher.verify(hashed, password + "!"):
+    raise SystemExit("argon2id verification is wrong")
+count, cpu, started = 0, time.process_time(), time.perf_counter()
+while (elapsed := time.perf_counter() - started) < spec["seconds"] or count < spec["min_count"]:
+    if not hasher.verify(hashed, password):
+        raise SystemExit("argon2id verification failed")
+    count += 1
+print(json.dumps({
+    "count": count,
+    "seconds": elapsed,
+    "cpu_seconds": time.process_time() - cpu,
+    "cpus": sorted(os.sched_getaffinity(0)),
+    "hash": hashed.split("$")[3],
+}))
+"""
+
+
+@dataclass(frozen=True)
+class Argon2Rate:
+    """argon2id verifications of one process, pinned to one CPU, over a measured window."""
+
+    label: str
+    parameters: dict[str, int]
+    count: int
+    seconds: float
+    cpu_seconds: float
+    cpus: list[int]
+    encoded: str  # the parameters as the hash string spells them (m=…,t=…,p=…)
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.seconds if self.seconds else 0.0
+
+    @property
+    def described(self) -> str:
+        memory = self.parameters["memory_kib"] / 1024
+        return (
+            f"{memory:g} MiB, t={self.parameters['time_cost']}, p={self.parameters['parallelism']}"
+        )
+
+
+def argon2_rate(
+    label: str,
+    parameters: dict[str, int],
+    seconds: float,
+    *,
+    cpu: int | None = SERVER_CPU,
+    min_count: int = 3,
+) -> Argon2Rate:
+    """Verifications per second of Tessera's ``Passwords`` at ``parameters`` in a process of
+    its own under ``taskset -c cpu``."""
+    spec = {**parameters, "seconds": seconds, "min_count": min_count}
+    command = pinned([sys.executable, "-c", ARGON2_LOOP, json.dumps(spec)], cpu)
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"argon2id loop failed ({done.returncode}): {done.stderr}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return Argon2Rate(
+        label=label,
+        parameters=dict(parameters),
+        count=result["count"],
+        seconds=result["seconds"],
+        cpu_seconds=result["cpu_seconds"],
+        cpus=result["cpus"],
+        encoded=result["hash"],
+    )
+
+
+def password_lines(
+    rates: Sequence[Argon2Rate],
+    results: Sequence[Measured],
+    memory: dict[str, dict[str, tuple[float, float]]] | None = None,
+) -> list[str]:
+    lines = [
+        "## Passwords (argon2id, one core)",
+        "",
+        f"argon2id verifications: Tessera's `Passwords` in a process pinned to CPU {SERVER_CPU},"
+        " verifying a right password in a closed loop. Logins: the password grant over HTTP"
+        f" ({PASSWORD_CONNECTIONS} connections, wrk) against `tessera serve` on one core, the"
+        " user hashed at the configured parameters — each login is one argon2id verification"
+        " plus the token work.",
+        "",
+        "| measurement | argon2id parameters | per second | CPU used | target | met? |",
+        "|---|---|---:|---:|---|---|",
+    ]
+    for item in rates:
+        target, met = "—", "—"
+        if item.label.startswith("Keycloak"):
+            target = f"≥ {TARGET_ARGON2_KEYCLOAK}/s per core"
+            met = "met" if item.rate >= TARGET_ARGON2_KEYCLOAK else "**missed**"
+        cpus = ",".join(map(str, item.cpus))
+        lines.append(
+            f"| verifications, {item.label} (CPU {cpus}) | {item.described} (`{item.encoded}`) |"
+            f" {item.rate:,.1f} | {100 * item.cpu_seconds / item.seconds:.0f} % | {target} |"
+            f" {met} |"
+        )
+    configured = next((item for item in rates if item.label.startswith("configured")), None)
+    for item in results:
+        if item.scenario != "password grant (argon2id)":
+            continue
+        described = configured.described if configured else "configured"
+        lines.append(
+            f"| password-grant logins over HTTP, {item.database} (p50 {item.p50_ms:.0f} ms) |"
+            f" {described} (configured) | {item.rps:,.1f} |"
+            f" {item.server_cpu or 0:.0f} % | — | — |"
+        )
+    after = [
+        f"{database} VmRSS {values['after passwords'][0]:.0f} MB (peak"
+        f" {values['after passwords'][1]:.0f} MB)"
+        for database, values in (memory or {}).items()
+        if "after passwords" in values
+    ]
+    if after:
+        lines += [
+            "",
+            "Server memory after the password logins (they run last; the memory table below is"
+            " from before them): " + " · ".join(after) + ". Each concurrent argon2id"
+            " verification holds its own memory block (19 MiB at the configured parameters).",
+        ]
+    return [*lines, ""]
+
+
 # ============================================================================ scenarios
 
 
@@ -696,6 +895,19 @@ def requests_for(fixture: Fixture) -> dict[str, WrkRequest]:
             '"active":true',
         ),
         "JWKS": WrkRequest("GET", "/.well-known/jwks.json", None, "", '"keys":[{'),
+        "password grant (argon2id)": WrkRequest(
+            "POST",
+            "/oauth2/token",
+            fixture.login_auth,
+            urlencode(
+                {
+                    "grant_type": "password",
+                    "username": fixture.login_username,
+                    "password": fixture.login_password,
+                }
+            ),
+            '"token_type":"Bearer"',
+        ),
     }
 
 
@@ -779,6 +991,21 @@ def bench_database(
             refresh.server_log = seen
             results.append(refresh)
             memory = {"idle": rss_idle, "after": memory_mb(server.pid)}
+            # Last, so the token scenarios' memory above is theirs alone: every concurrent
+            # argon2id verification holds its own 19 MiB, which the allocator keeps afterwards.
+            name = "password grant (argon2id)"
+            progress(f"{database}: {name} (wrk, {PASSWORD_CONNECTIONS} connections)")
+            with server_errors(server) as seen:
+                results.append(
+                    run_wrk(
+                        server,
+                        requests[name],
+                        scenario=name,
+                        **{**common, "connections": PASSWORD_CONNECTIONS},
+                    )
+                )
+            results[-1].server_log = seen
+            memory["after passwords"] = memory_mb(server.pid)
     for measured in results:
         if measured.scenario == "client_credentials grant":
             measured.target, measured.met = f"≥ {TARGET_CC:,}/s", measured.rps >= TARGET_CC
@@ -970,7 +1197,9 @@ def memory_lines(memory: dict[str, dict[str, tuple[float, float]]]) -> list[str]
 
 
 def keycloak_lines(
-    results: Sequence[Measured], memory: dict[str, dict[str, tuple[float, float]]]
+    results: Sequence[Measured],
+    memory: dict[str, dict[str, tuple[float, float]]],
+    rates: Sequence[Argon2Rate] = (),
 ) -> list[str]:
     def best(scenario: str, database: str) -> str:
         for item in results:
@@ -979,6 +1208,14 @@ def keycloak_lines(
         return "—"
 
     peak = max((values["after"][1] for values in memory.values()), default=0.0)
+    keycloak_rate = next(
+        (
+            f"{item.rate:,.0f} argon2id verifications/s on one core at Keycloak's parameters"
+            for item in rates
+            if item.label.startswith("Keycloak")
+        ),
+        "—",
+    )
     return [
         "## For reference: Keycloak 26's published sizing (not measured here)",
         "",
@@ -992,6 +1229,8 @@ def keycloak_lines(
         f" {KEYCLOAK['client_credentials']} |",
         f"| refresh grants | {best('refresh_token grant', POSTGRES)} (PostgreSQL) |"
         f" {KEYCLOAK['refresh_token']} |",
+        f"| password logins | {keycloak_rate} · {best('password grant (argon2id)', POSTGRES)}"
+        f" (HTTP logins at the configured parameters, PostgreSQL) | {KEYCLOAK['password']} |",
         f"| memory | {peak:.0f} MB peak RSS per process | {KEYCLOAK['rss']} |",
         "",
     ]
@@ -1051,6 +1290,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     results: list[Measured] = []
     memory: dict[str, dict[str, tuple[float, float]]] = {}
+    progress(f"argon2id: verifications/s on CPU {SERVER_CPU}, configured and Keycloak's")
+    rates = [
+        argon2_rate("configured (OWASP)", CONFIGURED_ARGON2, args.duration),
+        argon2_rate("Keycloak's", KEYCLOAK_ARGON2, args.duration),
+    ]
     with tempfile.TemporaryDirectory(prefix="tessera-idp-bench-") as temporary:
         workdir = Path(temporary)
         progress("driver ceiling: refresh-shaped load against a canned server")
@@ -1074,8 +1318,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "",
         *results_table(results),
         *error_lines(results),
+        *password_lines(rates, results, memory),
         *memory_lines(memory),
-        *keycloak_lines(results, memory),
+        *keycloak_lines(results, memory, rates),
         "## Is the load generator the bottleneck?",
         "",
         _driver_note(results),

@@ -201,3 +201,14 @@ def test_server_exceptions_are_picked_out_of_the_log(tmp_path: Path) -> None:
         handle.write("ERROR:    Exception in ASGI application\n")
         handle.write("sqlalchemy.exc.TimeoutError: QueuePool limit reached\n" * 2)
     assert seen == ["sqlalchemy.exc.TimeoutError: QueuePool limit reached (× 2)"]
+
+
+def test_the_argon2_loop_verifies_with_the_parameters_it_is_given() -> None:
+    measured = bench.argon2_rate(
+        "tiny", {"memory_kib": 64, "time_cost": 1, "parallelism": 1}, 0, cpu=None, min_count=2
+    )
+    assert measured.count >= 2 and measured.rate > 0
+    assert measured.encoded == "m=64,t=1,p=1"
+    lines = bench.password_lines([measured], [])
+    assert any("m=64,t=1,p=1" in line for line in lines)
+    assert bench.CONFIGURED_ARGON2 == {"memory_kib": 19_456, "time_cost": 2, "parallelism": 1}

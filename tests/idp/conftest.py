@@ -169,6 +169,7 @@ def add_user(
             username=username,
             password=password,
             roles=roles,
+            policy=provider.password_policy,
         )
 
 

@@ -21,6 +21,8 @@ from tessera.idp.store.models import RefreshFamily, RefreshToken, Tenant
 
 from .conftest import CHEAP_PASSWORDS, add_client, add_tenant, row_counts
 
+LONG = "a long enough password"
+
 # One node: wait for the common start time, then start (migrate, make sure a key exists).
 NODE = """
 import sys, time
@@ -132,11 +134,11 @@ def test_usernames_are_unique_per_tenant_ignoring_case(provider: Provider) -> No
     add_tenant(provider, "acme")
     add_tenant(provider, "other")
     with provider.database.session() as session:
-        create_user(session, CHEAP_PASSWORDS, tenant_id="acme", username="Ada", password="p")
+        create_user(session, CHEAP_PASSWORDS, tenant_id="acme", username="Ada", password=LONG)
     with pytest.raises(IntegrityError), provider.database.session() as session:
-        create_user(session, CHEAP_PASSWORDS, tenant_id="acme", username=" ADA ", password="p")
+        create_user(session, CHEAP_PASSWORDS, tenant_id="acme", username=" ADA ", password=LONG)
     with provider.database.session() as session:
-        create_user(session, CHEAP_PASSWORDS, tenant_id="other", username="ada", password="p")
+        create_user(session, CHEAP_PASSWORDS, tenant_id="other", username="ada", password=LONG)
     assert row_counts(provider)["users"] == 2
 
 

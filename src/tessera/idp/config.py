@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -61,12 +61,26 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     bootstrap: bool = True
 
+    # Passwords: argon2id at OWASP's parameters (19 MiB, 2 iterations, 1 lane); a change makes
+    # every stored hash re-hash at its user's next successful login.
+    argon2_memory_kib: int = Field(default=19_456, ge=8, le=4 * 1024 * 1024)
+    argon2_time_cost: int = Field(default=2, ge=1, le=64)
+    argon2_parallelism: int = Field(default=1, ge=1, le=64)
+    # NIST SP 800-63B: at least 8 characters; 12 by default.
+    password_min_length: int = Field(default=12, ge=8, le=128)
+
     @field_validator("issuer")
     @classmethod
     def _issuer_has_no_trailing_slash(cls, value: str) -> str:
         if not value.startswith(("https://", "http://")):
             raise ValueError("issuer must be an http(s) URL")
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _argon2_memory_covers_its_lanes(self) -> Settings:
+        if self.argon2_memory_kib < 8 * self.argon2_parallelism:
+            raise ValueError("argon2_memory_kib must be at least 8 KiB per lane")
+        return self
 
     @classmethod
     def settings_customise_sources(

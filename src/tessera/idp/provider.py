@@ -13,6 +13,7 @@ from __future__ import annotations
 from .config import Settings
 from .services.clients import ClientCache
 from .services.keyring import Keyring
+from .services.password_policy import PasswordPolicy
 from .services.passwords import Passwords
 from .services.refresh import RefreshTokens
 from .services.revocation import Fanout, Revocations
@@ -29,7 +30,12 @@ class Provider:
         self.database = Database(settings.database_url, pool_size=settings.threads + 2)
         secret = settings.master_key.get_secret_value() if settings.master_key else None
         self.master = MasterKey.load(secret, settings.master_key_file)
-        self.passwords = Passwords()
+        self.passwords = Passwords(
+            memory_kib=settings.argon2_memory_kib,
+            time_cost=settings.argon2_time_cost,
+            parallelism=settings.argon2_parallelism,
+        )
+        self.password_policy = PasswordPolicy(min_length=settings.password_min_length)
         self.keyring = Keyring(self.database, self.master, settings)
         self.issuer = TokenIssuer(self.keyring, settings)
         self.refresh = RefreshTokens(self.master, settings)

@@ -107,6 +107,7 @@ class IdpServer:
                 tenant_id=tenant_id,
                 username=username,
                 password=password,
+                policy=self.provider.password_policy,
             )
             return user.id
 

@@ -14,7 +14,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..store.models import User
+from .password_policy import PasswordPolicy
 from .passwords import Passwords
+
+DEFAULT_POLICY = PasswordPolicy()
 
 
 def normalise_username(username: str) -> str:
@@ -31,8 +34,19 @@ def create_user(
     password: str,
     email: str | None = None,
     roles: tuple[str, ...] = (),
+    policy: PasswordPolicy = DEFAULT_POLICY,
 ) -> User:
-    """Create an active user with an argon2id password hash."""
+    """Create an active user with an argon2id password hash, once ``policy`` accepts the
+    password (:class:`~.password_policy.PasswordRejected` otherwise; nothing is written).
+
+    >>> from tessera.idp.services.password_policy import PasswordRejected
+    >>> try:
+    ...     create_user(None, Passwords(), tenant_id="t", username="ada", password="short")
+    ... except PasswordRejected as error:
+    ...     print(error.reason)
+    too_short
+    """
+    policy.check(password, username=username, email=email)
     now = int(time.time())
     user = User(
         id=str(uuid.uuid4()),

@@ -59,6 +59,7 @@ def _bootstrap(provider: Provider) -> Bootstrapped | None:
             username="admin",
             password=password,
             roles=("admin",),
+            policy=provider.password_policy,
         )
         demo = create_client(
             session,

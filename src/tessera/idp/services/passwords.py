@@ -8,6 +8,9 @@
 
 from __future__ import annotations
 
+import os
+import threading
+
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
@@ -21,20 +24,26 @@ class Passwords:
         self._hasher = PasswordHasher(
             time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism, type=Type.ID
         )
+        # Each argon2 computation holds memory_kib of RAM: running more at once than there are
+        # cores only multiplies memory (and the allocator keeps it), never throughput.
+        self._slots = threading.BoundedSemaphore(os.cpu_count() or 1)
         # Verifying against this costs what a real user's check costs: no timing tells
         # an unknown username from a wrong password.
         self._decoy = self._hasher.hash("tessera decoy password")
 
     def hash(self, password: str) -> str:
         """A new argon2id hash of ``password``."""
-        return self._hasher.hash(password)
+        with self._slots:
+            return self._hasher.hash(password)
 
     def verify(self, hashed: str | None, password: str) -> bool:
         """Whether ``password`` matches; ``hashed=None`` (no such user) does the same work."""
         try:
-            return self._hasher.verify(hashed or self._decoy, password) and hashed is not None
+            with self._slots:
+                matched = self._hasher.verify(hashed or self._decoy, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
+        return matched and hashed is not None
 
     def needs_rehash(self, hashed: str) -> bool:
         """Whether ``hashed`` was made with other parameters than the current ones."""

@@ -30,7 +30,7 @@ class Provider:
         self.database = Database(settings.database_url, pool_size=settings.threads + 2)
         secret = settings.master_key.get_secret_value() if settings.master_key else None
         self.master = MasterKey.load(secret, settings.master_key_file)
-        self.passwords = Passwords(
+        self.passwords = self._passwords = Passwords(
             memory_kib=settings.argon2_memory_kib,
             time_cost=settings.argon2_time_cost,
             parallelism=settings.argon2_parallelism,
@@ -52,8 +52,9 @@ class Provider:
         self.keyring.ensure()
 
     def close(self) -> None:
-        """Release the database pool and the Redis connection, if any."""
+        """Release the database pool, the argon2 threads and the Redis connection, if any."""
         self.database.dispose()
+        self._passwords.close()  # the one it made (tests may swap in another)
         close = getattr(self.revocations.fanout, "close", None)
         if close is not None:
             close()

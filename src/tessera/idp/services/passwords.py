@@ -9,7 +9,8 @@
 from __future__ import annotations
 
 import os
-import threading
+import secrets
+from concurrent.futures import ThreadPoolExecutor
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -24,26 +25,30 @@ class Passwords:
         self._hasher = PasswordHasher(
             time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism, type=Type.ID
         )
-        # Each argon2 computation holds memory_kib of RAM: running more at once than there are
-        # cores only multiplies memory (and the allocator keeps it), never throughput.
-        self._slots = threading.BoundedSemaphore(os.cpu_count() or 1)
-        # Verifying against this costs what a real user's check costs: no timing tells
-        # an unknown username from a wrong password.
-        self._decoy = self._hasher.hash("tessera decoy password")
+        # Each argon2 computation holds memory_kib of RAM, and the allocator keeps it in the
+        # arena of the thread that ran it. A few dedicated threads (one per core: more never
+        # adds throughput) keep that memory bounded, however many request threads log people in.
+        self._workers = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="argon2")
+        # Verifying against a decoy costs what a real user's check costs: no timing tells an
+        # unknown username from a wrong password. Hashed in the background from the start.
+        self._decoy = self._workers.submit(self._hasher.hash, secrets.token_urlsafe(16))
 
     def hash(self, password: str) -> str:
         """A new argon2id hash of ``password``."""
-        with self._slots:
-            return self._hasher.hash(password)
+        return self._workers.submit(self._hasher.hash, password).result()
 
     def verify(self, hashed: str | None, password: str) -> bool:
         """Whether ``password`` matches; ``hashed=None`` (no such user) does the same work."""
+        target = hashed or self._decoy.result()
         try:
-            with self._slots:
-                matched = self._hasher.verify(hashed or self._decoy, password)
+            matched = self._workers.submit(self._hasher.verify, target, password).result()
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
         return matched and hashed is not None
+
+    def close(self) -> None:
+        """Stop the argon2 threads."""
+        self._workers.shutdown(wait=True, cancel_futures=True)
 
     def needs_rehash(self, hashed: str) -> bool:
         """Whether ``hashed`` was made with other parameters than the current ones."""

@@ -12,6 +12,8 @@ from http.cookies import SimpleCookie
 import httpx
 import pytest
 
+from tessera.idp.services.clients import create_client
+
 from .checks import assert_no_store, assert_oauth_error, payload
 from .servers import AUDIENCE, DEMO, WEB, IdpServer, introspect, serving
 
@@ -273,3 +275,25 @@ def test_logout_all_refuses_every_token_of_the_user(
     # nobody else was logged out
     assert introspect(http, other.access_token, DEMO, idp.demo_secret)["active"] is True
     assert other.rotate(http).status_code == 200
+
+
+def test_browser_login_refuses_a_confidential_first_party_client(
+    idp: IdpServer, http: httpx.Client
+) -> None:
+    """A browser holds no client secret: a confidential client logs users in only at
+    /oauth2/token, where it must authenticate."""
+    with idp.provider.database.session() as session:
+        create_client(
+            session,
+            idp.provider.master,
+            tenant_id="default",
+            name="confidential first party",
+            grant_types=("password", "refresh_token"),
+            audience=("demo-api",),
+            first_party=True,
+            client_id="confidential-web",
+        )
+    form = {"username": "admin", "password": idp.admin_password, "client_id": "confidential-web"}
+    response = http.post("/auth/login", data=form)
+    assert_oauth_error(response, 400, "unauthorized_client")
+    assert response.headers.get_list("set-cookie") == []

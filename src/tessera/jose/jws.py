@@ -91,7 +91,7 @@ def sign(
     >>> sign(b"$.02", key, headers={"b64": False}, detached=True).count("..")
     1
     """
-    header_segment, alg, encoded = _protected(key, alg, headers)
+    header_segment, alg, encoded = protected_header(key, alg, headers)
     payload_segment = b64.encode(payload) if encoded else bytes(payload)
     if not encoded and not detached and b"." in payload_segment:
         raise UsageError("an unencoded payload with '.' must be detached")
@@ -157,7 +157,7 @@ def sign_json(
     payload_segment: bytes | None = None
     for signer in signers:
         key, headers = signer if isinstance(signer, tuple) else (signer, None)
-        header_segment, alg, encoded = _protected(key, None, headers)
+        header_segment, alg, encoded = protected_header(key, None, headers)
         segment = b64.encode(payload) if encoded else bytes(payload)
         if payload_segment is not None and segment != payload_segment:
             raise UsageError("every signature must agree on b64")
@@ -339,13 +339,27 @@ def select_verifier(
     return verify_any
 
 
-def _protected(
-    key: Key, alg: str | None, headers: Mapping[str, Any] | None
+def protected_header(
+    key: Key,
+    alg: str | None,
+    headers: Mapping[str, Any] | None,
+    *,
+    typ: str | None = None,
+    allow_unencoded: bool = True,
 ) -> tuple[bytes, str, bool]:
+    """The encoded protected header a signature by ``key`` carries, the algorithm it names,
+    and whether the payload is base64url-encoded. A header given as ``None`` is left out.
+
+    >>> key = Key.generate("HS256")
+    >>> protected_header(key, None, {"typ": "JOSE"})[:2]
+    (b'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpPU0UifQ', 'HS256')
+    """
     if not isinstance(key, Key):
         raise InvalidKey("signing needs a Key")
     alg = alg or (headers or {}).get("alg") or key.default_alg
     header: dict[str, Any] = {"alg": alg}
+    if typ is not None:
+        header["typ"] = typ
     if key.kid is not None:
         header["kid"] = key.kid
     if headers:
@@ -360,7 +374,7 @@ def _protected(
         crit = list(header.get("crit", ()))
         if "b64" not in crit:
             header["crit"] = [*crit, "b64"]
-    check_header(header, allow_unencoded=True)
+    check_header(header, allow_unencoded=allow_unencoded)
     return b64.encode(json.dumps(header)), alg, encoded
 
 

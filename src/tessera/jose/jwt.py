@@ -43,6 +43,7 @@ from .jws import (
     allowed_algorithms,
     check_header,
     parse_header,
+    protected_header,
     select_verifier,
 )
 from .keys import Key, KeySet, as_keys
@@ -382,17 +383,9 @@ class Verifier:
 
 
 def _header_segment(key: Key, alg: str, headers: Mapping[str, Any] | None) -> bytes:
-    header: dict[str, Any] = {"alg": alg, "typ": "JWT"}
-    if key.kid is not None:
-        header["kid"] = key.kid
-    if headers:
-        if headers.get("alg", alg) != alg:
-            raise UsageError("headers name another algorithm")
-        header.update(headers)
-        header = {name: value for name, value in header.items() if value is not None}
-    check_header(header, allow_unencoded=False)
+    segment, _, _ = protected_header(key, alg, headers, typ="JWT", allow_unencoded=False)
     key.signer(alg)  # refuse a key that cannot sign with alg before anything is built
-    return b64.encode(json.dumps(header))
+    return segment
 
 
 def _string_set(value: str | Collection[str] | None, name: str) -> frozenset[str] | None:

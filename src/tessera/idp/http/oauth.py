@@ -5,6 +5,7 @@ Handlers only read the request, call a service and render its answer.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -77,82 +78,67 @@ async def token(request: Request) -> Response:
     return json_answer(answer)
 
 
+@dataclass(frozen=True, slots=True)
+class TokenRequest:
+    """What revocation and introspection both read: the client's credentials and the token."""
+
+    form: dict[str, str]
+    basic: tuple[str, str] | None
+    token: str
+    hint: str | None
+
+
+async def token_request(request: Request) -> TokenRequest:
+    """Read a revocation or introspection request (RFC 7009 §2.1, RFC 7662 §2.1)."""
+    form = await single_valued_form(request)
+    basic = basic_credentials(request)
+    token_value = form.get("token")
+    if not token_value:
+        raise invalid_request("token is required")
+    return TokenRequest(form, basic, token_value, form.get("token_type_hint"))
+
+
+TOKEN_FIELDS = form_body(
+    token="the token", token_type_hint="access_token | refresh_token", **CLIENT_FIELDS
+)
+
+
 @router.post(
     "/revoke",
     summary="RFC 7009 revocation (200 also for unknown tokens)",
-    openapi_extra=form_body(
-        token="the token", token_type_hint="access_token | refresh_token", **CLIENT_FIELDS
-    ),
+    openapi_extra=TOKEN_FIELDS,
 )
 async def revoke_endpoint(request: Request) -> Response:
-    form = await single_valued_form(request)
-    basic = basic_credentials(request)
-    token_value = form.get("token")
-    if not token_value:
-        raise invalid_request("token is required")
+    asked = await token_request(request)
     provider: Provider = request.app.state.provider
-    await run_in_threadpool(
-        _revoke,
-        provider,
-        form,
-        basic,
-        token_value,
-        form.get("token_type_hint"),
-        context_of(request),
-    )
+    await run_in_threadpool(_revoke, provider, asked, context_of(request))
     return json_answer({})
 
 
-def _revoke(
-    provider: Provider,
-    form: dict[str, str],
-    basic: tuple[str, str] | None,
-    token_value: str,
-    hint: str | None,
-    context: Context,
-) -> None:
+def _revoke(provider: Provider, asked: TokenRequest, context: Context) -> None:
     with provider.database.session() as session:
-        client = client_from_request(provider, session, form, basic)
-        revoke(provider, session, client, token_value, hint=hint, context=context)
+        client = client_from_request(provider, session, asked.form, asked.basic)
+        revoke(provider, session, client, asked.token, hint=asked.hint, context=context)
 
 
-@router.post(
-    "/introspect",
-    summary="RFC 7662 introspection",
-    openapi_extra=form_body(
-        token="the token", token_type_hint="access_token | refresh_token", **CLIENT_FIELDS
-    ),
-)
+@router.post("/introspect", summary="RFC 7662 introspection", openapi_extra=TOKEN_FIELDS)
 async def introspect_endpoint(request: Request) -> Response:
-    form = await single_valued_form(request)
-    basic = basic_credentials(request)
-    token_value = form.get("token")
-    if not token_value:
-        raise invalid_request("token is required")
+    asked = await token_request(request)
     provider: Provider = request.app.state.provider
-    answer = await run_in_threadpool(
-        _introspect, provider, form, basic, token_value, form.get("token_type_hint")
-    )
-    return json_answer(answer)
+    return json_answer(await run_in_threadpool(_introspect, provider, asked))
 
 
-def _introspect(
-    provider: Provider,
-    form: dict[str, str],
-    basic: tuple[str, str] | None,
-    token_value: str,
-    hint: str | None,
-) -> dict[str, Any]:
+def _introspect(provider: Provider, asked: TokenRequest) -> dict[str, Any]:
     with provider.database.session(readonly=True) as session:
-        caller = client_from_request(provider, session, form, basic)
+        caller = client_from_request(provider, session, asked.form, asked.basic)
         if caller.secret_hash is None:  # a public client proves nothing (RFC 7662 §2.1, §4)
             raise invalid_client("introspection needs an authenticated client")
         return introspect(
             session,
-            token_value,
+            asked.token,
             caller=caller,
             issuer=provider.issuer,
             refresh=provider.refresh,
             revocations=provider.revocations,
-            hint=hint,
+            hint=asked.hint,
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -19,7 +18,9 @@ from tessera.idp.provider import Provider
 from tessera.idp.services.accounts import create_user
 from tessera.idp.services.clients import create_client
 from tessera.idp.services.passwords import Passwords
-from tessera.idp.store.models import AuditEvent, Base, Client, Tenant, User
+from tessera.idp.services.rbac import create_role
+from tessera.idp.services.tenants import create_tenant
+from tessera.idp.store.models import AuditEvent, Base, Client, Role, User
 from tessera.jose import b64
 
 from ..services import REDIS_URL, postgres_schema, require_redis
@@ -105,9 +106,14 @@ def tenant(provider: Provider) -> str:
     return TENANT
 
 
+MEMBER_PERMISSIONS = ("read", "write", "profile")
+
+
 def add_tenant(provider: Provider, tenant_id: str) -> None:
+    """A tenant with its ``admin`` role and a ``member`` role allowed the tests' scopes."""
     with provider.database.session() as session:
-        session.add(Tenant(id=tenant_id, name=tenant_id.title(), created_at=int(time.time())))
+        create_tenant(session, tenant_id=tenant_id, name=tenant_id.title())
+        create_role(session, tenant_id=tenant_id, name="member", permissions=MEMBER_PERMISSIONS)
 
 
 @dataclass(frozen=True)
@@ -159,9 +165,15 @@ def add_user(
     *,
     username: str = "ada",
     password: str = "correct horse battery staple",
-    roles: tuple[str, ...] = (),
+    roles: tuple[str, ...] = ("member",),
 ) -> User:
+    """A user holding ``roles`` (made, without permissions, when the tenant lacks them)."""
     with provider.database.session() as session:
+        for name in roles:
+            if not session.scalar(
+                select(Role.id).where(Role.tenant_id == tenant_id, Role.name == name)
+            ):
+                create_role(session, tenant_id=tenant_id, name=name)
         return create_user(
             session,
             provider.passwords,

@@ -21,6 +21,7 @@ from tessera.idp.services.bootstrap import (
     bootstrap,
 )
 from tessera.idp.services.grants import token_response
+from tessera.idp.services.rbac import access_of
 from tessera.idp.store.models import Tenant, User
 
 from .conftest import all_rows, client_row, row_counts
@@ -41,7 +42,8 @@ def test_bootstrap_creates_the_default_tenant_and_an_admin(
     with provider.database.session() as session:
         assert session.get(Tenant, DEFAULT_TENANT) is not None
         (admin,) = session.scalars(select(User))
-        assert (admin.username, admin.tenant_id, admin.roles) == ("admin", DEFAULT_TENANT, "admin")
+        assert (admin.username, admin.tenant_id) == ("admin", DEFAULT_TENANT)
+        assert access_of(session, admin.id).roles == ("admin", "member")
         assert admin.password_hash.startswith("$argon2id$")
         assert first.admin_password not in admin.password_hash
         assert len(first.admin_password) >= 24
@@ -100,7 +102,7 @@ def test_bootstrap_web_client_is_public_and_first_party(
     }
     answer: dict[str, Any] = token_response(provider, form, None, CONTEXT)
     claims = provider.issuer.verifier().verify(answer["access_token"])
-    assert claims["roles"] == ["admin"]
+    assert claims["roles"] == ["admin", "member"]
     assert claims["client_id"] == WEB_CLIENT
     refreshed = token_response(
         provider,

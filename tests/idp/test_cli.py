@@ -250,7 +250,7 @@ def test_serve_prints_credentials_once_and_its_curl_line_gets_a_token(
         timeout=10,
     )
     assert login.status_code == 200, login.text
-    assert verify_at(first.base, login.json()["access_token"])["roles"] == ["admin"]
+    assert verify_at(first.base, login.json()["access_token"])["roles"] == ["admin", "member"]
     assert first.stop() in (0, -signal.SIGINT)
 
     second = serve("second")

@@ -14,10 +14,11 @@ import pytest
 from sqlalchemy import delete, inspect, select
 from sqlalchemy.exc import IntegrityError
 
+from tessera.idp.errors import AdminError
 from tessera.idp.provider import Provider
 from tessera.idp.services.accounts import create_user
 from tessera.idp.store.database import Database, after_commit, text
-from tessera.idp.store.models import RefreshFamily, RefreshToken, Tenant
+from tessera.idp.store.models import RefreshFamily, RefreshToken, Tenant, User
 
 from .conftest import CHEAP_PASSWORDS, add_client, add_tenant, row_counts
 
@@ -134,11 +135,42 @@ def test_usernames_are_unique_per_tenant_ignoring_case(provider: Provider) -> No
     add_tenant(provider, "acme")
     add_tenant(provider, "other")
     with provider.database.session() as session:
-        create_user(session, CHEAP_PASSWORDS, tenant_id="acme", username="Ada", password=LONG)
-    with pytest.raises(IntegrityError), provider.database.session() as session:
-        create_user(session, CHEAP_PASSWORDS, tenant_id="acme", username=" ADA ", password=LONG)
+        ada = create_user(
+            session,
+            CHEAP_PASSWORDS,
+            tenant_id="acme",
+            username="Ada",
+            password=LONG,
+            email="Ada@Example.com",
+        )
+        ada_id = ada.id
+    for username, email in ((" ADA ", None), ("ada2", "ADA@example.COM")):
+        with pytest.raises(AdminError) as refused, provider.database.session() as session:
+            create_user(
+                session,
+                CHEAP_PASSWORDS,
+                tenant_id="acme",
+                username=username,
+                password=LONG,
+                email=email,
+            )
+        assert refused.value.status == 409
+    # The database holds the line too, should two nodes race past the service's check.
+    for column, value in (("username_key", "ada"), ("email_key", "ada@example.com")):
+        with provider.database.session(readonly=True) as session:
+            clone = {c.key: getattr(session.get(User, ada_id), c.key) for c in User.__table__.c}
+        clone.update({"id": "clone", "username_key": "other", "email_key": None, column: value})
+        with pytest.raises(IntegrityError), provider.database.session() as session:
+            session.add(User(**clone))
     with provider.database.session() as session:
-        create_user(session, CHEAP_PASSWORDS, tenant_id="other", username="ada", password=LONG)
+        create_user(
+            session,
+            CHEAP_PASSWORDS,
+            tenant_id="other",
+            username="ada",
+            password=LONG,
+            email="ada@example.com",
+        )
     assert row_counts(provider)["users"] == 2
 
 

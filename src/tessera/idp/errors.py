@@ -38,3 +38,44 @@ def invalid_grant(description: str) -> OAuthError:
 def invalid_request(description: str) -> OAuthError:
     """400 invalid_request: a parameter is missing, repeated or malformed."""
     return OAuthError("invalid_request", description)
+
+
+class AdminError(Exception):
+    """A refused administrative change: a stable ``code``, a ``detail`` safe to show (never a
+    secret), and the HTTP status it answers with (as RFC 9457 problem details).
+
+    >>> error = not_found("user")
+    >>> error.status, error.code, error.detail
+    (404, 'not_found', 'no such user')
+    """
+
+    def __init__(self, code: str, detail: str, status: int) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+        self.status = status
+
+    def as_problem(self) -> dict[str, object]:
+        """The RFC 9457 body."""
+        return {
+            "type": "about:blank",
+            "title": self.code,
+            "status": self.status,
+            "detail": self.detail,
+            "code": self.code,
+        }
+
+
+def not_found(what: str) -> AdminError:
+    """404: ``what`` does not exist — or belongs to another tenant, which looks the same."""
+    return AdminError("not_found", f"no such {what}", 404)
+
+
+def conflict(detail: str) -> AdminError:
+    """409: the change clashes with what exists (a taken username, a duplicate role)."""
+    return AdminError("conflict", detail, 409)
+
+
+def unprocessable(detail: str) -> AdminError:
+    """422: the change is well-formed but not allowed (a weak password, an unknown role)."""
+    return AdminError("invalid", detail, 422)

@@ -17,11 +17,16 @@ from ..store.models import Tenant
 from .accounts import create_user
 from .audit import record
 from .clients import create_client
+from .rbac import SYSTEM_ADMIN, SYSTEM_TENANT, TENANT_ADMIN, create_role
+from .tenants import create_tenant
 
-DEFAULT_TENANT = "default"
+DEFAULT_TENANT = SYSTEM_TENANT
 DEMO_CLIENT = "demo"
 WEB_CLIENT = "web"
 DEMO_AUDIENCE = "demo-api"
+# The audience of the admin API: tokens for it are asked with resource=tessera-admin.
+ADMIN_AUDIENCE = "tessera-admin"
+DEMO_SCOPES = ("demo:read", "demo:write", "profile")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +54,14 @@ def _bootstrap(provider: Provider) -> Bootstrapped | None:
     with provider.database.session() as session:
         if session.scalar(select(Tenant.id).limit(1)) is not None:
             return None
-        session.add(Tenant(id=DEFAULT_TENANT, name="Default", created_at=int(time.time())))
-        session.flush()
+        create_tenant(session, tenant_id=DEFAULT_TENANT, name="Default", now=int(time.time()))
+        create_role(
+            session,
+            tenant_id=DEFAULT_TENANT,
+            name="member",
+            permissions=DEMO_SCOPES,
+            description="uses the demo API",
+        )
         password = secrets.token_urlsafe(18)
         create_user(
             session,
@@ -58,7 +69,7 @@ def _bootstrap(provider: Provider) -> Bootstrapped | None:
             tenant_id=DEFAULT_TENANT,
             username="admin",
             password=password,
-            roles=("admin",),
+            roles=("admin", "member"),
             policy=provider.password_policy,
         )
         demo = create_client(
@@ -78,8 +89,8 @@ def _bootstrap(provider: Provider) -> Bootstrapped | None:
             tenant_id=DEFAULT_TENANT,
             name="First-party web app",
             grant_types=("password", "refresh_token"),
-            audience=(DEMO_AUDIENCE,),
-            allowed_scopes=("demo:read", "demo:write", "profile"),
+            audience=(DEMO_AUDIENCE, ADMIN_AUDIENCE),
+            allowed_scopes=DEMO_SCOPES + TENANT_ADMIN + SYSTEM_ADMIN,
             default_scopes=("demo:read", "profile"),
             first_party=True,
             confidential=False,

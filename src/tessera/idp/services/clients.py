@@ -9,13 +9,20 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass
+from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ...jose import b64
-from ..errors import invalid_client
+from ..errors import invalid_client, not_found, unprocessable
+from ..store.database import after_commit
 from ..store.models import Client
+from .audit import Context, record
+from .rbac import check_permissions
 from .secrets import MasterKey, new_secret, same
+
+GRANT_TYPES = ("client_credentials", "password", "refresh_token")
 
 SECRET_PURPOSE = "client-secret"
 
@@ -128,7 +135,7 @@ def authenticate_client(
         else session.get(Client, client_id)
     )
     presented = master.keyed_hash(SECRET_PURPOSE, secret or "")
-    if client is None:
+    if client is None or client.status != "active":
         raise invalid_client()
     if client.secret_hash is None:
         if secret:
@@ -139,9 +146,165 @@ def authenticate_client(
     return client
 
 
-def rotate_secret(session: Session, master: MasterKey, client: Client) -> str:
-    """Give ``client`` a new secret (returned once); the old one stops working at once."""
+def rotate_secret(
+    session: Session,
+    master: MasterKey,
+    client: Client,
+    *,
+    cache: ClientCache | None = None,
+    context: Context | None = None,
+) -> str:
+    """Give a confidential ``client`` a new secret (returned once); the old one stops working
+    at once on this node, and on others within the client cache's ttl. Audited."""
+    if client.secret_hash is None:
+        raise unprocessable("a public client has no secret")
     secret = new_secret()
     client.secret_hash = master.keyed_hash(SECRET_PURPOSE, secret)
     session.flush()
+    _changed(session, client, cache)
+    record(
+        session,
+        "client.secret_rotated",
+        tenant_id=client.tenant_id,
+        context=context,
+        client_id=client.id,
+    )
     return secret
+
+
+def find_client(session: Session, tenant_id: str, client_id: str) -> Client:
+    """The client ``client_id`` of ``tenant_id``; one of another tenant is as absent (404)."""
+    client = session.get(Client, client_id) if len(client_id) <= 64 else None
+    if client is None or client.tenant_id != tenant_id:
+        raise not_found("client")
+    return client
+
+
+def list_clients(session: Session, tenant_id: str) -> list[Client]:
+    """Every client of ``tenant_id``, by id."""
+    return list(
+        session.scalars(select(Client).where(Client.tenant_id == tenant_id).order_by(Client.id))
+    )
+
+
+def describe_client(client: Client) -> dict[str, Any]:
+    """What an admin sees of a client: never its secret or the secret's hash."""
+    return {
+        "id": client.id,
+        "tenant": client.tenant_id,
+        "name": client.name,
+        "confidential": client.secret_hash is not None,
+        "first_party": client.first_party,
+        "status": client.status,
+        "grant_types": client.grant_types.split(),
+        "allowed_scopes": client.allowed_scopes.split(),
+        "default_scopes": client.default_scopes.split(),
+        "audience": client.audience.split(),
+        "created_at": client.created_at,
+    }
+
+
+def register_client(
+    session: Session,
+    master: MasterKey,
+    *,
+    tenant_id: str,
+    name: str,
+    grant_types: tuple[str, ...],
+    audience: tuple[str, ...],
+    allowed_scopes: tuple[str, ...] = (),
+    default_scopes: tuple[str, ...] = (),
+    first_party: bool = False,
+    confidential: bool = True,
+    context: Context | None = None,
+) -> NewClient:
+    """What an admin creates: :func:`create_client` with every input checked (a 422 otherwise)
+    and the creation audited. The secret is in the answer once and nowhere else."""
+    unknown = set(grant_types) - set(GRANT_TYPES)
+    if not grant_types or unknown:
+        raise unprocessable(f"grant types are some of {', '.join(GRANT_TYPES)}")
+    if "client_credentials" in grant_types and not confidential:
+        raise unprocessable("client_credentials needs a confidential client")
+    if "password" in grant_types and not first_party:
+        raise unprocessable("the password grant is for first-party clients")
+    if not audience or any(not item or " " in item or len(item) > 200 for item in audience):
+        raise unprocessable("a client needs at least one audience without spaces")
+    check_permissions(allowed_scopes, tenant_id=tenant_id)
+    if not set(default_scopes) <= set(allowed_scopes):
+        raise unprocessable("default scopes must be allowed scopes")
+    made = create_client(
+        session,
+        master,
+        tenant_id=tenant_id,
+        name=name[:200],
+        grant_types=grant_types,
+        audience=audience,
+        allowed_scopes=allowed_scopes,
+        default_scopes=default_scopes,
+        first_party=first_party,
+        confidential=confidential,
+    )
+    after = describe_client(made.client)
+    for key in ("id", "tenant", "created_at"):
+        after.pop(key)
+    record(
+        session,
+        "client.created",
+        tenant_id=tenant_id,
+        context=context,
+        client_id=made.client.id,
+        details={"after": after},
+    )
+    return made
+
+
+def update_client(
+    session: Session,
+    client: Client,
+    *,
+    name: str | None = None,
+    allowed_scopes: tuple[str, ...] | None = None,
+    default_scopes: tuple[str, ...] | None = None,
+    status: str | None = None,
+    cache: ClientCache | None = None,
+    context: Context | None = None,
+) -> dict[str, Any]:
+    """Rename a client, change its scopes, or disable (``status="disabled"``) or enable it.
+    Audited with before and after of the changed fields; returns the changes."""
+    allowed = client.allowed_scopes.split() if allowed_scopes is None else list(allowed_scopes)
+    default = client.default_scopes.split() if default_scopes is None else list(default_scopes)
+    check_permissions(allowed, tenant_id=client.tenant_id)
+    if not set(default) <= set(allowed):
+        raise unprocessable("default scopes must be allowed scopes")
+    if status is not None and status not in ("active", "disabled"):
+        raise unprocessable("status is active or disabled")
+    wanted = {
+        "name": client.name if name is None else name[:200],
+        "allowed_scopes": " ".join(dict.fromkeys(allowed)),
+        "default_scopes": " ".join(dict.fromkeys(default)),
+        "status": client.status if status is None else status,
+    }
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
+    for field, value in wanted.items():
+        if getattr(client, field) != value:
+            before[field], after[field] = getattr(client, field), value
+            setattr(client, field, value)
+    if after:
+        session.flush()
+        _changed(session, client, cache)
+        record(
+            session,
+            "client.updated",
+            tenant_id=client.tenant_id,
+            context=context,
+            client_id=client.id,
+            details={"before": before, "after": after},
+        )
+    return after
+
+
+def _changed(session: Session, client: Client, cache: ClientCache | None) -> None:
+    if cache is not None:
+        cache.forget(client.id)
+        after_commit(session, lambda: cache.forget(client.id))

@@ -10,9 +10,10 @@ from typing import Any
 from ..errors import OAuthError, invalid_grant, invalid_request
 from ..provider import Provider
 from ..store.models import Client, User
-from .accounts import authenticate_user
+from .accounts import authenticate_user, effective_status
 from .audit import Context, record
 from .clients import authenticate_client, split_scopes
+from .rbac import access_of, permitted_scope
 from .refresh import Refused
 
 SUPPORTED = ("client_credentials", "refresh_token", "password")
@@ -195,11 +196,19 @@ def login(
     *,
     amr: tuple[str, ...],
 ) -> dict[str, Any]:
-    """Tokens for a user who just authenticated: an access token and a new refresh family."""
+    """Tokens for a user who just authenticated: an access token and a new refresh family.
+
+    The scope is least privilege: what was asked (or the client's defaults) ∩ what the client
+    allows ∩ what the user's roles permit.
+    """
     now = int(time.time())
-    scope = grant_scope(requested_scope, client.allowed_scopes, client.default_scopes)
+    access = access_of(session, user.id)
+    asked = grant_scope(requested_scope, client.allowed_scopes, client.default_scopes)
+    scope = permitted_scope(asked, access.permissions)
+    if requested_scope and requested_scope.strip() and not scope:
+        raise OAuthError("invalid_scope", "none of the requested scopes is allowed")
     audience = audience_for(client, resource)
-    extra = {"amr": list(amr), "auth_time": now, "roles": user.roles.split()}
+    extra = {"amr": list(amr), "auth_time": now, "roles": list(access.roles)}
     issued = provider.issuer.issue(
         tenant_id=user.tenant_id,
         subject=user.id,
@@ -274,10 +283,13 @@ def refresh_with(
         extra["amr"] = family.amr.split()
     if family.user_id is not None:
         user = session.get(User, family.user_id)
-        if user is None or user.status != "active":
+        if user is None or effective_status(user, now) != "active":
             provider.refresh.revoke_family(session, family, "user-inactive", now)
             return Refused("the user is no longer active", family)
-        extra["roles"] = user.roles.split()
+        # Roles and permissions are read again: a change reaches the token at its next refresh.
+        access = access_of(session, user.id)
+        scope = permitted_scope(scope, access.permissions)
+        extra["roles"] = list(access.roles)
     issued = provider.issuer.issue(
         tenant_id=family.tenant_id,
         subject=family.subject,

@@ -10,7 +10,8 @@ from tessera import jose
 
 from ..errors import OAuthError
 from ..provider import Provider
-from ..store.models import Client
+from ..store.models import Client, User
+from .accounts import set_status
 from .audit import Context, record
 
 
@@ -86,3 +87,12 @@ def log_out_everywhere(
         details={"families": families},
     )
     return families
+
+
+def disable_user(provider: Provider, session: Session, user: User, context: Context) -> bool:
+    """Disable a user and end every session they have: their refresh families are revoked and
+    their access tokens refused from now on. Returns whether the user was not disabled yet."""
+    changed = set_status(session, user, "disabled", context=context)
+    if changed:
+        log_out_everywhere(provider, session, user.tenant_id, user.id, context)
+    return changed

@@ -33,25 +33,81 @@ class Tenant(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
+    # "optional": users may enrol a second factor; "required": every login needs one.
+    mfa_policy: Mapped[str] = mapped_column(String(16), default="optional")
     created_at: Mapped[int] = mapped_column(BigInteger)
 
 
 class User(Base):
-    """A person who logs in; usernames are unique per tenant, case-insensitively."""
+    """A person who logs in; usernames and emails are unique per tenant, case-insensitively.
+
+    ``status`` is ``active``, ``locked`` (by an admin or after too many failures, until
+    ``locked_until`` when set) or ``disabled``. The TOTP secret is sealed with the master key;
+    ``mfa_last_step`` is the last time step accepted, so each code is used once.
+    """
 
     __tablename__ = "users"
-    __table_args__ = (UniqueConstraint("tenant_id", "username_key", name="uq_users_username"),)
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "username_key", name="uq_users_username"),
+        UniqueConstraint("tenant_id", "email_key", name="uq_users_email"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
     username: Mapped[str] = mapped_column(String(200))
     username_key: Mapped[str] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(320))
+    email_key: Mapped[str | None] = mapped_column(String(320))
     password_hash: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16), default="active")
-    roles: Mapped[str] = mapped_column(Text, default="")
+    locked_until: Mapped[int | None] = mapped_column(BigInteger)
+    mfa_secret: Mapped[bytes | None] = mapped_column(LargeBinary)
+    mfa_pending: Mapped[bytes | None] = mapped_column(LargeBinary)
+    mfa_enabled_at: Mapped[int | None] = mapped_column(BigInteger)
+    mfa_last_step: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class Role(Base):
+    """A named set of permissions (``orders:read``) within a tenant."""
+
+    __tablename__ = "roles"
+    __table_args__ = (UniqueConstraint("tenant_id", "name", name="uq_roles_name"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(String(500), default="")
+    permissions: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class UserRole(Base):
+    """A role granted to a user."""
+
+    __tablename__ = "user_roles"
+
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    role_id: Mapped[str] = mapped_column(
+        ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class RecoveryCode(Base):
+    """A single-use MFA recovery code, by its keyed hash."""
+
+    __tablename__ = "recovery_codes"
+
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    used_at: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class Client(Base):
@@ -68,6 +124,7 @@ class Client(Base):
     default_scopes: Mapped[str] = mapped_column(Text, default="")
     audience: Mapped[str] = mapped_column(String(500))
     first_party: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default="active")
     created_at: Mapped[int] = mapped_column(BigInteger)
 
 

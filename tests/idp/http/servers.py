@@ -24,9 +24,10 @@ from tessera.idp.config import Settings
 from tessera.idp.http.app import create_app
 from tessera.idp.provider import Provider
 from tessera.idp.services.accounts import create_user
-from tessera.idp.services.bootstrap import DEFAULT_TENANT, bootstrap
+from tessera.idp.services.bootstrap import DEFAULT_TENANT, DEMO_SCOPES, bootstrap
 from tessera.idp.services.clients import create_client
-from tessera.idp.store.models import Tenant
+from tessera.idp.services.rbac import create_role
+from tessera.idp.services.tenants import create_tenant
 from tessera.jose import b64
 
 from ...services import postgres_schema
@@ -98,8 +99,16 @@ class IdpServer:
 
     # ------------------------------------------------------------ what HTTP cannot do
 
-    def add_user(self, username: str, password: str, tenant_id: str = DEFAULT_TENANT) -> str:
-        """Create an active user; returns its id (the ``sub`` of its tokens)."""
+    def add_user(
+        self,
+        username: str,
+        password: str,
+        tenant_id: str = DEFAULT_TENANT,
+        *,
+        roles: tuple[str, ...] = ("member",),
+        email: str | None = None,
+    ) -> str:
+        """Create an active user holding ``roles``; returns its id (the ``sub`` of its tokens)."""
         with self.provider.database.session() as session:
             user = create_user(
                 session,
@@ -107,6 +116,8 @@ class IdpServer:
                 tenant_id=tenant_id,
                 username=username,
                 password=password,
+                email=email,
+                roles=roles,
                 policy=self.provider.password_policy,
             )
             return user.id
@@ -136,9 +147,11 @@ class IdpServer:
         assert made.secret is not None
         return made.secret
 
-    def add_tenant(self, tenant_id: str) -> None:
+    def add_tenant(self, tenant_id: str, *, mfa_policy: str = "optional") -> None:
+        """A tenant with its ``admin`` role and a ``member`` role allowed the demo scopes."""
         with self.provider.database.session() as session:
-            session.add(Tenant(id=tenant_id, name=tenant_id, created_at=int(time.time())))
+            create_tenant(session, tenant_id=tenant_id, name=tenant_id, mfa_policy=mfa_policy)
+            create_role(session, tenant_id=tenant_id, name="member", permissions=DEMO_SCOPES)
 
 
 def client_credentials(

@@ -49,7 +49,8 @@ class User(Base):
     __tablename__ = "users"
     __table_args__ = (
         UniqueConstraint("tenant_id", "username_key", name="uq_users_username"),
-        UniqueConstraint("tenant_id", "email_key", name="uq_users_email"),
+        # An index rather than a constraint: SQLite adds one without rebuilding the table.
+        Index("uq_users_email", "tenant_id", "email_key", unique=True),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)

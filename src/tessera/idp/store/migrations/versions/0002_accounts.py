@@ -57,27 +57,30 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("user_id", "code_hash"),
     )
-    with op.batch_alter_table("tenants") as batch:
-        batch.add_column(
-            sa.Column("mfa_policy", sa.String(length=16), nullable=False, server_default="optional")
-        )
-    with op.batch_alter_table("clients") as batch:
-        batch.add_column(
-            sa.Column("status", sa.String(length=16), nullable=False, server_default="active")
-        )
-    with op.batch_alter_table("users") as batch:
-        batch.add_column(sa.Column("email_key", sa.String(length=320), nullable=True))
-        batch.add_column(sa.Column("locked_until", sa.BigInteger(), nullable=True))
-        batch.add_column(sa.Column("mfa_secret", sa.LargeBinary(), nullable=True))
-        batch.add_column(sa.Column("mfa_pending", sa.LargeBinary(), nullable=True))
-        batch.add_column(sa.Column("mfa_enabled_at", sa.BigInteger(), nullable=True))
-        batch.add_column(sa.Column("mfa_last_step", sa.BigInteger(), nullable=True))
+    op.add_column(
+        "tenants",
+        sa.Column("mfa_policy", sa.String(length=16), nullable=False, server_default="optional"),
+    )
+    op.add_column(
+        "clients",
+        sa.Column("status", sa.String(length=16), nullable=False, server_default="active"),
+    )
+    # Plain ALTER TABLE, never a batch "move and copy": rebuilding `users` on SQLite would
+    # drop the table its rows are referenced from (refresh families, user roles).
+    for column in (
+        sa.Column("email_key", sa.String(length=320), nullable=True),
+        sa.Column("locked_until", sa.BigInteger(), nullable=True),
+        sa.Column("mfa_secret", sa.LargeBinary(), nullable=True),
+        sa.Column("mfa_pending", sa.LargeBinary(), nullable=True),
+        sa.Column("mfa_enabled_at", sa.BigInteger(), nullable=True),
+        sa.Column("mfa_last_step", sa.BigInteger(), nullable=True),
+    ):
+        op.add_column("users", column)
 
     _move_roles_into_tables()
 
-    with op.batch_alter_table("users") as batch:
-        batch.drop_column("roles")
-        batch.create_unique_constraint("uq_users_email", ["tenant_id", "email_key"])
+    op.drop_column("users", "roles")
+    op.create_index("uq_users_email", "users", ["tenant_id", "email_key"], unique=True)
 
 
 def _move_roles_into_tables() -> None:
@@ -131,9 +134,8 @@ def _move_roles_into_tables() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("users") as batch:
-        batch.drop_constraint("uq_users_email", type_="unique")
-        batch.add_column(sa.Column("roles", sa.Text(), nullable=False, server_default=""))
+    op.drop_index("uq_users_email", table_name="users")
+    op.add_column("users", sa.Column("roles", sa.Text(), nullable=False, server_default=""))
     connection = op.get_bind()
     names: dict[str, list[str]] = {}
     for user_id, name in connection.execute(
@@ -148,20 +150,17 @@ def downgrade() -> None:
             sa.text("UPDATE users SET roles = :roles WHERE id = :id"),
             {"roles": " ".join(sorted(role_names)), "id": user_id},
         )
-    with op.batch_alter_table("users") as batch:
-        for column in (
-            "email_key",
-            "locked_until",
-            "mfa_secret",
-            "mfa_pending",
-            "mfa_enabled_at",
-            "mfa_last_step",
-        ):
-            batch.drop_column(column)
-    with op.batch_alter_table("clients") as batch:
-        batch.drop_column("status")
-    with op.batch_alter_table("tenants") as batch:
-        batch.drop_column("mfa_policy")
+    for column in (
+        "email_key",
+        "locked_until",
+        "mfa_secret",
+        "mfa_pending",
+        "mfa_enabled_at",
+        "mfa_last_step",
+    ):
+        op.drop_column("users", column)
+    op.drop_column("clients", "status")
+    op.drop_column("tenants", "mfa_policy")
     op.drop_table("recovery_codes")
     op.drop_index("ix_user_roles_role_id", table_name="user_roles")
     op.drop_table("user_roles")

@@ -1,0 +1,100 @@
+"""Migration 0002 moves an existing deployment's roles into tables, and back on downgrade."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import text
+
+from tessera.idp.store.database import MIGRATIONS, Database
+
+
+@pytest.fixture
+def database(database_url: str) -> Iterator[Database]:
+    made = Database(database_url)
+    yield made
+    made.dispose()
+
+
+def migrate(database: Database, verb: str, revision: str) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with database.engine.execution_options(tessera_write=True).begin() as connection:
+        config.attributes["connection"] = connection
+        getattr(command, verb)(config, revision)
+
+
+USERS = [
+    ("u1", "acme", "ada", "Ada@Example.com", "admin ops"),
+    ("u2", "acme", "bob", None, "ops"),
+    ("u3", "globex", "cy", None, "admin"),
+    ("u4", "globex", "dee", None, ""),
+]
+
+
+def test_roles_move_from_the_users_column_into_tables_and_back(database: Database) -> None:
+    migrate(database, "upgrade", "0001")
+    with database.engine.begin() as connection:
+        for tenant in ("acme", "globex"):
+            connection.execute(
+                text("INSERT INTO tenants (id, name, created_at) VALUES (:id, :id, 0)"),
+                {"id": tenant},
+            )
+        for user_id, tenant, name, email, roles in USERS:
+            connection.execute(
+                text(
+                    "INSERT INTO users (id, tenant_id, username, username_key, email,"
+                    " password_hash, status, roles, created_at, updated_at)"
+                    " VALUES (:id, :tenant, :name, :name, :email, 'h', 'active', :roles, 0, 0)"
+                ),
+                {"id": user_id, "tenant": tenant, "name": name, "email": email, "roles": roles},
+            )
+        # Rows that point at users must survive the users table changing under them.
+        connection.execute(
+            text(
+                "INSERT INTO clients (id, tenant_id, name, grant_types, allowed_scopes,"
+                " default_scopes, audience, first_party, created_at)"
+                " VALUES ('web', 'acme', 'web', 'password', '', '', 'api', true, 0)"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO refresh_families (id, tenant_id, subject, user_id, client_id, scope,"
+                " audience, amr, auth_time, created_at, expires_at)"
+                " VALUES ('f1', 'acme', 'u1', 'u1', 'web', '', 'api', 'pwd', 0, 0, 9)"
+            )
+        )
+
+    migrate(database, "upgrade", "head")
+    with database.engine.connect() as connection:
+        held = connection.execute(
+            text(
+                "SELECT users.id, roles.tenant_id, roles.name, roles.permissions FROM user_roles"
+                " JOIN users ON users.id = user_roles.user_id"
+                " JOIN roles ON roles.id = user_roles.role_id ORDER BY users.id, roles.name"
+            )
+        ).all()
+        emails = dict(connection.execute(text("SELECT id, email_key FROM users")).all())
+        policies = set(connection.execute(text("SELECT mfa_policy FROM tenants")).scalars())
+        families = connection.execute(text("SELECT id, user_id FROM refresh_families")).all()
+        statuses = set(connection.execute(text("SELECT status FROM clients")).scalars())
+    admin = "admin:users admin:roles admin:clients admin:audit"
+    assert [tuple(row) for row in held] == [
+        ("u1", "acme", "admin", admin),
+        ("u1", "acme", "ops", ""),
+        ("u2", "acme", "ops", ""),
+        ("u3", "globex", "admin", admin),
+    ]
+    assert emails == {"u1": "ada@example.com", "u2": None, "u3": None, "u4": None}
+    assert policies == {"optional"} and statuses == {"active"}
+    assert [tuple(row) for row in families] == [("f1", "u1")]
+
+    migrate(database, "downgrade", "0001")
+    with database.engine.connect() as connection:
+        restored = dict(connection.execute(text("SELECT id, roles FROM users")).all())
+        families = connection.execute(text("SELECT id, user_id FROM refresh_families")).all()
+    assert restored == {"u1": "admin ops", "u2": "ops", "u3": "admin", "u4": ""}
+    assert [tuple(row) for row in families] == [("f1", "u1")]

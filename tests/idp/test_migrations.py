@@ -92,6 +92,23 @@ def test_roles_move_from_the_users_column_into_tables_and_back(database: Databas
     assert policies == {"optional"} and statuses == {"active"}
     assert [tuple(row) for row in families] == [("f1", "u1")]
 
+    # Audit ids are 64-bit, and the next one follows on from there.
+    with database.engine.begin() as connection:
+        row = "(:id, 0, 'acme', 'test', 'success', '{}')"
+        columns = "INSERT INTO audit_events (id, at, tenant_id, event, outcome, details) VALUES "
+        connection.execute(text(columns + row), {"id": 3_000_000_000})
+        if database.engine.dialect.name == "postgresql":
+            connection.execute(text("SELECT setval('audit_events_id_seq', 3000000000)"))
+        connection.execute(
+            text(
+                "INSERT INTO audit_events (at, tenant_id, event, outcome, details)"
+                " VALUES (0, 'acme', 'test', 'success', '{}')"
+            )
+        )
+        ids = connection.execute(text("SELECT id FROM audit_events ORDER BY id")).scalars()
+        assert list(ids) == [3_000_000_000, 3_000_000_001]
+        connection.execute(text("DELETE FROM audit_events"))
+
     migrate(database, "downgrade", "0001")
     with database.engine.connect() as connection:
         restored = dict(connection.execute(text("SELECT id, roles FROM users")).all())

@@ -206,7 +206,11 @@ class AuditEvent(Base):
     __tablename__ = "audit_events"
     __table_args__ = (Index("ix_audit_tenant_at", "tenant_id", "at"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # 64-bit: at a few thousand grants a second a 32-bit id runs out within weeks. SQLite's
+    # INTEGER PRIMARY KEY is 64-bit already (and only that spelling is its rowid).
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
     at: Mapped[int] = mapped_column(BigInteger, index=True)
     tenant_id: Mapped[str] = mapped_column(String(64))
     event: Mapped[str] = mapped_column(String(64), index=True)

@@ -1,4 +1,5 @@
-"""accounts: roles and permissions, MFA, lockout, email uniqueness, client status
+"""accounts: roles and permissions, MFA, lockout, email uniqueness, client status, 64-bit
+audit ids
 
 Revision ID: 0002
 Revises: 0001
@@ -78,6 +79,10 @@ def upgrade() -> None:
         op.add_column("users", column)
 
     _move_roles_into_tables()
+    if op.get_bind().dialect.name == "postgresql":
+        # Audit ids were 32-bit: enough for weeks of grants, not for years of them.
+        op.alter_column("audit_events", "id", type_=sa.BigInteger(), existing_type=sa.Integer())
+        op.execute("ALTER SEQUENCE audit_events_id_seq AS bigint")
 
     op.drop_column("users", "roles")
     op.create_index("uq_users_email", "users", ["tenant_id", "email_key"], unique=True)
@@ -134,6 +139,7 @@ def _move_roles_into_tables() -> None:
 
 
 def downgrade() -> None:
+    # Audit ids stay 64-bit: ids already past 2^31 could not shrink, and 0001 works with both.
     op.drop_index("uq_users_email", table_name="users")
     op.add_column("users", sa.Column("roles", sa.Text(), nullable=False, server_default=""))
     connection = op.get_bind()

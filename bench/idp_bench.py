@@ -21,6 +21,7 @@ schema of its own) and wrk (installed with apt-get when missing and run as root)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.metadata
 import json
 import os
@@ -38,7 +39,8 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,15 +48,21 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+import pyotp
 
 from tessera import __version__ as tessera_version
 from tessera import jose
 from tessera.idp.config import Settings
 from tessera.idp.provider import Provider
 from tessera.idp.services.accounts import create_user
+from tessera.idp.services.audit import Context
 from tessera.idp.services.clients import create_client
+from tessera.idp.services.mfa import confirm_enrolment, start_enrolment, verify_second_factor
 from tessera.idp.services.passwords import Passwords
-from tessera.idp.store.models import Tenant
+from tessera.idp.services.rbac import create_role
+from tessera.idp.services.refresh import Refused
+from tessera.idp.services.second_factor import challenges_of, pass_challenge
+from tessera.idp.store.models import Client, Tenant, User
 
 BENCH_DIR = Path(__file__).resolve().parent
 if str(BENCH_DIR) not in sys.path:  # the smoke test loads this file by path
@@ -157,6 +165,7 @@ def prepare(
         with provider.database.session() as session:
             session.add(Tenant(id=TENANT, name="Benchmark", created_at=now))
             session.flush()
+            create_role(session, tenant_id=TENANT, name="reader", permissions=SCOPES[:1])
             service = create_client(
                 session,
                 provider.master,
@@ -746,6 +755,7 @@ CONFIGURED_ARGON2 = {  # what `tessera serve` uses when nothing overrides the se
 ARGON2_LOOP = """
 import json, os, sys, time
 from tessera.idp.services.passwords import Passwords
+from tessera.idp.services.rbac import create_role
 spec = json.loads(sys.argv[1])
 hasher = Passwords(
     memory_kib=spec["memory_kib"], time_cost=spec["time_cost"], parallelism=spec["parallelism"]
@@ -871,6 +881,326 @@ def password_lines(
             " from before them): " + " · ".join(after) + ". Each concurrent argon2id"
             " verification holds its own memory block (19 MiB at the configured parameters).",
         ]
+    return [*lines, ""]
+
+
+# ============================================================================ second factor
+
+
+TARGET_MFA = 500  # MFA verifications/s per core
+MFA_THREADS = 8  # concurrent verifications, as `tessera serve` runs them (settings.threads)
+MFA_BATCH = 2000  # calls prepared (codes, mfa_tokens), untimed, before each timed batch
+MFA_CONTEXT = Context(ip="192.0.2.10", user_agent="idp_bench")
+MFA_MODES = {  # the measured call, by mode
+    "pyotp": "pyotp `TOTP.verify(code, valid_window=1)`, bare (no storage, no single use)",
+    "verify": "verification: load the user, unseal the secret, TOTP ±1 step, the single-use"
+    " UPDATE, the audit row, commit",
+    "second step": "second login step: the above behind the mfa_token (HS256) check and the"
+    " lockout (no token minted)",
+}
+
+
+@dataclass(frozen=True)
+class MfaWorker:
+    """One thread of the loop: how it makes a code and an mfa_token for a moment, and the
+    measured call, which must accept them."""
+
+    code_at: Callable[[int], str]
+    token_at: Callable[[int], str]
+    call: Callable[[int, str, str], bool]
+
+
+def mfa_loop(spec: dict[str, Any]) -> dict[str, Any]:
+    """Closed loop of one MFA mode for ``spec["seconds"]`` (at least ``min_count`` calls), by
+    ``spec["threads"]`` threads, each for a user of its own.
+
+    Each call gets a fresh time step (``now`` advances 30 s a call), so every code is new and
+    must be accepted; a refused one ends the run. Codes and mfa_tokens are made before each
+    timed batch and are not counted. Run in a process of its own, pinned to one CPU."""
+    first = int(time.time())
+    if spec["mode"] == "pyotp":
+        totp = pyotp.TOTP(pyotp.random_base32(32))
+        if totp.verify(totp.at(first - 60), for_time=first, valid_window=1):
+            raise SystemExit("pyotp accepted a code two steps old")
+        bare = MfaWorker(
+            totp.at,
+            lambda at: "",
+            lambda at, code, _: totp.verify(code, for_time=at, valid_window=1),
+        )
+        return _timed_batches(spec, first, [bare])
+    settings = Settings(
+        database_url=spec["database_url"],
+        master_key=spec["master_key"],
+        master_key_file=Path(spec["workdir"]) / "unused-master.key",
+        bootstrap=False,
+    )
+    provider = Provider(settings)
+    provider.start()
+    try:
+        client_id, users = _mfa_users(provider, first, spec["threads"])
+        workers = [_mfa_worker(provider, spec["mode"], client_id, *user) for user in users]
+        # The loop's own check: a spent code and a wrong one are refused.
+        check = _mfa_worker(provider, "verify", client_id, *users[0])
+        used = first + 30
+        if not check.call(used, check.code_at(used), "") or check.call(
+            used, check.code_at(used), ""
+        ):
+            raise SystemExit("a TOTP code was not accepted exactly once")
+        if check.call(used + 30, check.code_at(used + 200 * 30), ""):
+            raise SystemExit("a wrong TOTP code was accepted")
+        return _timed_batches(spec, used + 60, workers)
+    finally:
+        provider.close()
+
+
+def _mfa_worker(
+    provider: Provider, mode: str, client_id: str, user_id: str, secret: str
+) -> MfaWorker:
+    def verify(at: int, code: str, _: str) -> bool:
+        with provider.database.session() as session:
+            user = session.get(User, user_id)
+            assert user is not None
+            return verify_second_factor(
+                session, provider.master, user, otp=code, context=MFA_CONTEXT, now=at
+            )
+
+    def second_step(at: int, code: str, mfa_token: str) -> bool:
+        with provider.database.session() as session:
+            client = session.get(Client, client_id)
+            assert client is not None
+            passed = pass_challenge(
+                provider,
+                session,
+                client,
+                mfa_token,
+                otp=code,
+                recovery_code=None,
+                context=MFA_CONTEXT,
+                now=at,
+            )
+            return not isinstance(passed, Refused)
+
+    def token(at: int) -> str:
+        return challenges_of(provider).issue(
+            tenant_id=TENANT,
+            user_id=user_id,
+            client_id=client_id,
+            purpose="verify",
+            scope=None,
+            resource=None,
+            via="password",
+            now=at,
+        )
+
+    code_at = pyotp.TOTP(secret).at
+    if mode == "verify":
+        return MfaWorker(code_at, lambda at: "", verify)
+    return MfaWorker(code_at, token, second_step)
+
+
+def _mfa_users(provider: Provider, now: int, count: int) -> tuple[str, list[tuple[str, str]]]:
+    """A tenant, a first-party client and ``count`` users with a confirmed TOTP factor: the
+    client's id, and each user's id and TOTP secret."""
+    users = []
+    with provider.database.session() as session:
+        session.add(Tenant(id=TENANT, name="Benchmark", created_at=now))
+        session.flush()
+        client = create_client(
+            session,
+            provider.master,
+            tenant_id=TENANT,
+            name="bench mfa app",
+            grant_types=("password",),
+            audience=(AUDIENCE,),
+            allowed_scopes=SCOPES,
+            default_scopes=SCOPES[:1],
+            first_party=True,
+        )
+        for number in range(count):
+            user = create_user(
+                session,
+                Passwords(memory_kib=8, time_cost=1),
+                tenant_id=TENANT,
+                username=f"bench-mfa-{number}",
+                password=secrets.token_urlsafe(16),
+            )
+            enrolment = start_enrolment(
+                session,
+                provider.master,
+                user,
+                issuer_name="Benchmark",
+                context=MFA_CONTEXT,
+                now=now,
+            )
+            code = pyotp.TOTP(enrolment.secret).at(now)
+            if (
+                confirm_enrolment(
+                    session, provider.master, user, code, context=MFA_CONTEXT, now=now
+                )
+                is None
+            ):
+                raise SystemExit("the bench user's enrolment was refused")
+            users.append((user.id, enrolment.secret))
+    return client.client.id, users
+
+
+def _timed_batches(
+    spec: dict[str, Any], start: int, workers: Sequence[MfaWorker]
+) -> dict[str, Any]:
+    per_worker = max(MFA_BATCH // len(workers), 50)
+    if not spec["seconds"]:  # a smoke run: just the calls asked for
+        per_worker = max(-(-spec["min_count"] // len(workers)), 1)
+
+    def run(worker: MfaWorker, batch: list[tuple[int, str, str]]) -> None:
+        for moment, code, token in batch:
+            if not worker.call(moment, code, token):
+                raise SystemExit(
+                    f"{spec['mode']}: a right code was refused"
+                    f" (worker {workers.index(worker)}, step {moment // 30}, start {start // 30})"
+                )
+
+    count, elapsed, cpu, at = 0, 0.0, 0.0, start
+    with ThreadPoolExecutor(len(workers)) as pool:
+        while elapsed < spec["seconds"] or count < spec["min_count"]:
+            moments = range(at, at + 30 * per_worker, 30)
+            batches = [
+                [(moment, worker.code_at(moment), worker.token_at(moment)) for moment in moments]
+                for worker in workers
+            ]
+            at += 30 * per_worker
+            cpu_before, wall_before = time.process_time(), time.perf_counter()
+            if len(workers) == 1:
+                run(workers[0], batches[0])
+            else:
+                list(pool.map(run, workers, batches))
+            elapsed += time.perf_counter() - wall_before
+            cpu += time.process_time() - cpu_before
+            count += per_worker * len(workers)
+    return {
+        "count": count,
+        "seconds": elapsed,
+        "cpu_seconds": cpu,
+        "cpus": sorted(os.sched_getaffinity(0)),
+    }
+
+
+@dataclass(frozen=True)
+class MfaRate:
+    """One MFA mode's closed loop in a process pinned to one CPU."""
+
+    mode: str
+    database: str  # SQLITE, POSTGRES, or "—" (pyotp alone)
+    threads: int
+    count: int
+    seconds: float
+    cpu_seconds: float
+    cpus: list[int]
+    postgres_cpu: float | None = None  # % of one core, the whole local cluster
+
+    @property
+    def rate(self) -> float:
+        """Calls per second of wall time."""
+        return self.count / self.seconds if self.seconds else 0.0
+
+    @property
+    def cpu_micros(self) -> float:
+        """The loop process's CPU time per call (µs): the cost, whatever else ran."""
+        return 1e6 * self.cpu_seconds / self.count if self.count else 0.0
+
+
+def mfa_rate(
+    mode: str,
+    database: str,
+    seconds: float,
+    workdir: Path,
+    *,
+    cpu: int | None = SERVER_CPU,
+    threads: int = MFA_THREADS,
+    min_count: int = 200,
+) -> MfaRate:
+    """:func:`mfa_loop` in a process of its own under ``taskset -c cpu``, on a fresh database
+    (pyotp alone: one thread, no database)."""
+    threads = 1 if mode == "pyotp" else threads
+    with contextlib.ExitStack() as stack:
+        url = "" if mode == "pyotp" else stack.enter_context(database_url(database, workdir))
+        spec = {
+            "mode": mode,
+            "seconds": seconds,
+            "min_count": min_count,
+            "threads": threads,
+            "database_url": url,
+            "master_key": jose.b64.encode_str(secrets.token_bytes(32)),
+            "workdir": str(workdir),
+        }
+        shim = f"import sys, json; sys.path.insert(0, {str(BENCH_DIR)!r}); import idp_bench;"
+        shim += " print(json.dumps(idp_bench.mfa_loop(json.loads(sys.argv[1]))))"
+        command = pinned([sys.executable, "-c", shim, json.dumps(spec)], cpu)
+        postgres = load.postgres_cpu_seconds() if database == POSTGRES else None
+        wall = time.monotonic()
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        wall = time.monotonic() - wall
+        if done.returncode != 0:
+            raise RuntimeError(f"MFA loop ({mode}) failed ({done.returncode}): {done.stderr}")
+        after = load.postgres_cpu_seconds() if postgres is not None else None
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return MfaRate(
+        mode=mode,
+        database=database if mode != "pyotp" else "—",
+        threads=threads,
+        count=result["count"],
+        seconds=result["seconds"],
+        cpu_seconds=result["cpu_seconds"],
+        cpus=result["cpus"],
+        # Over the whole run (setup included): an upper bound on what the loop cost PostgreSQL.
+        postgres_cpu=None if after is None or postgres is None else 100 * (after - postgres) / wall,
+    )
+
+
+def mfa_rates(seconds: float, workdir: Path) -> list[MfaRate]:
+    """pyotp's bare verify, then the service path and the second step on each database."""
+    rates = [mfa_rate("pyotp", "—", seconds, workdir)]
+    for database in (SQLITE, POSTGRES):
+        for mode in ("verify", "second step"):
+            progress(f"MFA: {mode} on {database}, {MFA_THREADS} threads on CPU {SERVER_CPU}")
+            rates.append(mfa_rate(mode, database, seconds, workdir))
+    return rates
+
+
+def mfa_lines(rates: Sequence[MfaRate]) -> list[str]:
+    """The second factor's table: per second on one core, the CPU cost of a call, and that
+    cost as a multiple of pyotp's bare verify measured in the same run."""
+    baseline = next((item for item in rates if item.mode == "pyotp"), None)
+    threads = max((item.threads for item in rates), default=1)
+    lines = [
+        "## Second factor (TOTP, one core)",
+        "",
+        f"Closed loops in a process pinned to CPU {SERVER_CPU}: pyotp in one thread; Tessera's"
+        f" own services in {threads} threads (as `tessera serve` runs requests), each for a user"
+        " of its own, one transaction per call, on a fresh database. Every call is a fresh code"
+        " that must be accepted (the clock advances one 30 s step per call, so the single-use"
+        " rule never refuses a right code). *per second* is over the measured wall time;"
+        " *CPU µs* is the loop process's CPU per call, and *× pyotp* that cost as a multiple of"
+        " pyotp's bare verify in this run. The PostgreSQL column is the whole local cluster over"
+        " the run, setup included (an upper bound).",
+        "",
+        "| measurement | db | per second | CPU µs per call | × pyotp | CPU used | PostgreSQL |"
+        " target | met? |",
+        "|---|---|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for item in rates:
+        ratio = "—"
+        if baseline is not None and baseline.cpu_micros:
+            ratio = f"{item.cpu_micros / baseline.cpu_micros:,.0f}×"
+        target, met = "—", "—"
+        if item.mode == "verify":
+            target = f"≥ {TARGET_MFA}/s per core"
+            met = "met" if item.rate >= TARGET_MFA else "**missed**"
+        postgres = "—" if item.postgres_cpu is None else f"{item.postgres_cpu:.0f} %"
+        lines.append(
+            f"| {MFA_MODES[item.mode]} | {item.database} | {item.rate:,.0f} |"
+            f" {item.cpu_micros:,.1f} | {ratio} | {100 * item.cpu_seconds / item.seconds:.0f} % |"
+            f" {postgres} | {target} | {met} |"
+        )
     return [*lines, ""]
 
 
@@ -1297,6 +1627,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     with tempfile.TemporaryDirectory(prefix="tessera-idp-bench-") as temporary:
         workdir = Path(temporary)
+        progress(f"MFA: TOTP verifications/s on CPU {SERVER_CPU}, pyotp alone and Tessera's")
+        mfa = mfa_rates(args.duration, workdir)
         progress("driver ceiling: refresh-shaped load against a canned server")
         ceiling = driver_ceiling(args, workdir)
         for database in (SQLITE, POSTGRES):
@@ -1319,6 +1651,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         *results_table(results),
         *error_lines(results),
         *password_lines(rates, results, memory),
+        *mfa_lines(mfa),
         *memory_lines(memory),
         *keycloak_lines(results, memory, rates),
         "## Is the load generator the bottleneck?",

@@ -1,11 +1,15 @@
-"""The provider's login page in a real Chromium: a person logs in and sees their token."""
+"""The provider's login page in a real Chromium: a person logs in and sees their token, with a
+code from their authenticator when they have a second factor."""
 
 from __future__ import annotations
 
 import shutil
+import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyotp
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -13,6 +17,9 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tessera import jose
+from tessera.idp.services.audit import Context
+from tessera.idp.services.mfa import confirm_enrolment, start_enrolment
+from tessera.idp.store.models import User
 
 from ..idp.http.servers import IdpServer
 
@@ -78,3 +85,56 @@ def test_a_wrong_password_is_refused_on_the_login_page(
     status = _log_in(browser, idp, idp.admin_password + "x")
     assert status == "Refused: invalid username or password"
     assert browser.find_element(By.ID, "token").is_displayed() is False
+
+
+def test_a_person_with_a_second_factor_logs_in_with_a_code(
+    idp: IdpServer, browser: webdriver.Chrome
+) -> None:
+    username, password = "grace", f"pw-{uuid.uuid4().hex}"
+    user_id = idp.add_user(username, password)
+    provider = idp.provider
+    with provider.database.session() as session:  # enrolled as from their own session
+        user = session.get(User, user_id)
+        assert user is not None
+        enrolment = start_enrolment(
+            session, provider.master, user, issuer_name="Tessera", context=Context()
+        )
+    totp = pyotp.TOTP(enrolment.secret)
+    while time.time() % 30 > 25:  # the codes below must stay in their time steps
+        time.sleep(0.5)
+    now = int(time.time())
+    with provider.database.session() as session:
+        user = session.get(User, user_id)
+        assert user is not None
+        codes = confirm_enrolment(
+            session, provider.master, user, totp.at(now - 30), context=Context(), now=now
+        )
+        assert codes is not None
+
+    browser.get(idp.url + "/")
+    browser.find_element(By.NAME, "username").send_keys(username)
+    browser.find_element(By.NAME, "password").send_keys(password)
+    browser.find_element(By.CSS_SELECTOR, "#login button[type=submit]").click()
+    code_form = WebDriverWait(browser, 10).until(
+        lambda page: (
+            page.find_element(By.ID, "code")
+            if page.find_element(By.ID, "code").is_displayed()
+            else False
+        )
+    )
+    assert browser.find_element(By.ID, "login").is_displayed() is False
+    assert browser.find_element(By.ID, "status").text == "enter a code from your authenticator"
+    code_form.find_element(By.NAME, "otp").send_keys(totp.at(now))
+    code_form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    status: str = WebDriverWait(browser, 10).until(
+        lambda page: (
+            (text := page.find_element(By.ID, "status").text).startswith("Logged in") and text
+        )
+    )
+    assert status.startswith(f"Logged in as {user_id} ")
+    token = browser.find_element(By.ID, "token").text
+    keys = idp.client().get("/.well-known/jwks.json").json()
+    claims = jose.jwt.decode(token, keys, algorithms=["ES256"], issuer=idp.url,
+                             audience="demo-api", typ="at+jwt")  # fmt: skip
+    assert claims["amr"] == ["pwd", "otp"] and claims["sub"] == user_id
+    assert "tessera_csrf" in {cookie["name"] for cookie in browser.get_cookies()}

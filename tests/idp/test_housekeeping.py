@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import orjson
+import pytest
+from pydantic import ValidationError
 from sqlalchemy import select
 
+from tessera.idp.config import Settings
 from tessera.idp.provider import Provider
+from tessera.idp.services.audit import AuditQuery, iter_events, record
 from tessera.idp.services.housekeeping import REVOKED_FAMILY_KEEP, purge
 from tessera.idp.services.refresh import Refused, Rotated
-from tessera.idp.store.models import RefreshFamily, RefreshToken, RevokedToken, SubjectNotBefore
+from tessera.idp.store.models import (
+    AuditEvent,
+    RefreshFamily,
+    RefreshToken,
+    RevokedToken,
+    SubjectNotBefore,
+)
 
-from .conftest import AUDIENCE, Registered, add_client, row_counts
+from .conftest import AUDIENCE, Registered, add_client, audit_events, make_settings, row_counts
 
 DAY = 86_400
 
@@ -102,6 +115,7 @@ def test_purge_removes_only_what_can_no_longer_matter(provider: Provider, tenant
         "refresh_tokens": 1,
         "revoked_tokens": 1,
         "subject_not_before": 1,
+        "audit_events": 0,
     }
     families = family_ids(provider)
     assert expired_family not in families and old_revoked not in families
@@ -129,6 +143,7 @@ def test_purge_keeps_a_fresh_database_intact(provider: Provider, tenant: str) ->
         "refresh_tokens": 0,
         "revoked_tokens": 0,
         "subject_not_before": 0,
+        "audit_events": 0,
     }
     assert row_counts(provider) == before
 
@@ -156,3 +171,117 @@ def test_purge_also_rotates_due_signing_keys(provider: Provider) -> None:
     assert len(provider.keyring.keys(due)) == 2
     purge(provider, active.expires_at)
     assert active.kid not in {info.kid for info in provider.keyring.keys(active.expires_at)}
+
+
+# ---------------------------------------------------------------------- audit retention
+
+
+def audit_at(provider: Provider, at: int, n: int, tenant_id: str = "acme") -> None:
+    with provider.database.session() as session:
+        record(session, "user.updated", tenant_id=tenant_id, at=at, details={"n": n})
+
+
+def seeded(provider: Provider) -> list[int]:
+    """The ``n`` of the seeded audit rows still there, oldest first."""
+    return [
+        orjson.loads(event.details)["n"]
+        for event in audit_events(provider)
+        if event.event == "user.updated"
+    ]
+
+
+def columns(event: AuditEvent) -> tuple[Any, ...]:
+    return tuple(getattr(event, column.key) for column in AuditEvent.__table__.columns)
+
+
+def retaining(
+    make_provider: Callable[[Settings], Provider], database_url: str, tmp_path: Path, days: int
+) -> Provider:
+    return make_provider(make_settings(database_url, tmp_path, audit_retention_days=days))
+
+
+def test_audit_rows_past_retention_are_purged_and_the_purge_is_audited(
+    make_provider: Callable[[Settings], Provider], database_url: str, tmp_path: Path
+) -> None:
+    provider = retaining(make_provider, database_url, tmp_path, 30)
+    now = int(time.time())
+    cutoff = now - 30 * DAY
+    audit_at(provider, cutoff - 5 * DAY, 0)
+    audit_at(provider, cutoff - 1, 1, tenant_id="globex")
+    audit_at(provider, cutoff, 2)  # exactly at the cut-off: kept
+    audit_at(provider, now - DAY, 3)
+    before = audit_events(provider)
+
+    counts = purge(provider, now)
+
+    assert counts["audit_events"] == 2
+    assert seeded(provider) == [2, 3]
+    after = audit_events(provider)
+    purged = [event for event in after if event.event == "audit.purged"]
+    assert len(purged) == 1
+    (row,) = purged
+    assert (row.tenant_id, row.outcome, row.actor, row.at) == ("*", "success", "housekeeping", now)
+    assert orjson.loads(row.details) == {"count": 2, "cutoff": cutoff}
+    assert row.id > max(event.id for event in before)
+    # the rows that stay are untouched; only the purge's own row is new
+    gone = {event.id for event in before} - {event.id for event in after}
+    assert len(gone) == 2
+    assert [columns(event) for event in after[:-1]] == [
+        columns(event) for event in before if event.id not in gone
+    ]
+
+    # nothing more to purge: no new row either
+    assert purge(provider, now)["audit_events"] == 0
+    assert len(audit_events(provider)) == len(after)
+
+
+def test_a_purge_of_everything_keeps_its_own_row_and_ids_keep_growing(
+    make_provider: Callable[[Settings], Provider], database_url: str, tmp_path: Path
+) -> None:
+    provider = retaining(make_provider, database_url, tmp_path, 1)
+    now = int(time.time())
+    for n in range(5):
+        audit_at(provider, now - 10 * DAY + n, n)
+    for moment in (now + 400 * DAY, now + 800 * DAY):  # every row is old by then
+        before = audit_events(provider)
+        newest = before[-1].id
+
+        counts = purge(provider, moment)
+
+        after = audit_events(provider)
+        assert counts["audit_events"] == len(before) - 1
+        # of the rows that were there, only the newest stays: SQLite numbers a new row after
+        # the highest id left, so keeping it keeps ids growing
+        assert [event.id for event in after if event.id <= newest] == [newest]
+        (purged,) = [event for event in after if event.id > newest and event.at == moment]
+        assert purged.event == "audit.purged"
+        assert orjson.loads(purged.details)["count"] == len(before) - 1
+
+
+def test_retention_zero_keeps_audit_rows_forever(
+    make_provider: Callable[[Settings], Provider], database_url: str, tmp_path: Path
+) -> None:
+    provider = retaining(make_provider, database_url, tmp_path, 0)
+    now = int(time.time())
+    audit_at(provider, 0, 0)
+    audit_at(provider, now - 3650 * DAY, 1)
+    before = audit_events(provider)
+    assert purge(provider, now)["audit_events"] == 0
+    assert [event.id for event in audit_events(provider)] == [event.id for event in before]
+
+
+def test_the_default_retention_is_a_year(provider: Provider) -> None:
+    assert provider.settings.audit_retention_days == 365
+    now = int(time.time())
+    audit_at(provider, now - 366 * DAY, 0)
+    audit_at(provider, now - 364 * DAY, 1)
+    purge(provider, now)
+    assert seeded(provider) == [1]
+    query = AuditQuery(tenant_id="*", event="audit.purged")
+    assert [event["details"]["count"] for event in iter_events(provider.database, query)] == [1]
+
+
+@pytest.mark.parametrize("days", [-1, 36_501, "forever"])
+def test_retention_bounds(tmp_path: Path, days: object) -> None:
+    with pytest.raises(ValidationError, match="audit_retention_days"):
+        make_settings("sqlite://", tmp_path, audit_retention_days=days)

@@ -12,6 +12,7 @@ from tessera.idp.errors import AdminError, OAuthError
 from tessera.idp.provider import Provider
 from tessera.idp.services.accounts import find_user
 from tessera.idp.services.audit import Context
+from tessera.idp.services.clients import register_client
 from tessera.idp.services.grants import token_response
 from tessera.idp.services.rbac import (
     SYSTEM_TENANT,
@@ -121,8 +122,10 @@ def test_disabling_a_user_ends_their_sessions_at_once(provider: Provider, app: R
     assert refused.value.error == "invalid_grant"
     with provider.database.session(readonly=True) as session:
         assert provider.revocations.is_revoked(session, claims(provider, answer))
-    events = [event.event for event in audit_events(provider)]
-    assert events.count("user.disabled") == 1 and events.count("logout.all") == 1
+    (disabled,) = [event for event in audit_events(provider) if event.event == "user.disabled"]
+    assert (disabled.subject, disabled.actor) == (user_id, "root")
+    assert orjson.loads(disabled.details)["sessions"] == 1
+    assert "logout.all" not in {event.event for event in audit_events(provider)}
 
 
 def test_system_permissions_exist_only_in_the_system_tenant(
@@ -217,3 +220,43 @@ def test_every_role_change_is_one_audit_row_with_before_and_after(
     assert changed["before"] == {"roles": ["member"]}
     assert changed["after"] == {"roles": ["member", "ops"]}
     assert rows[2].subject == user.id
+
+
+def test_no_one_grants_an_admin_permission_they_do_not_hold(
+    provider: Provider, tenant: str
+) -> None:
+    held = frozenset({"admin:users", "admin:roles", "admin:clients", "read"})
+    user = add_user(provider, tenant, username="eve")
+    before = len(audit_events(provider))
+    attempts = [
+        lambda session: create_role(
+            session, tenant_id=tenant, name="x", permissions=["admin:audit"], held=held
+        ),
+        lambda session: update_role(
+            session, find_role(session, tenant, "member"), permissions=["admin:audit"], held=held
+        ),
+        lambda session: set_roles(
+            session, find_user(session, tenant, user.id), ["admin"], held=held
+        ),
+        lambda session: register_client(
+            session,
+            provider.master,
+            tenant_id=tenant,
+            name="x",
+            grant_types=("client_credentials",),
+            audience=("api",),
+            allowed_scopes=("admin:audit",),
+            held=held,
+        ),
+    ]
+    for attempt in attempts:
+        with pytest.raises(AdminError) as refused, provider.database.session() as session:
+            attempt(session)
+        assert (refused.value.status, refused.value.code) == (403, "forbidden")
+    assert len(audit_events(provider)) == before
+    with provider.database.session() as session:
+        # What is held may be given; what a role already had may stay; the operator may all.
+        create_role(session, tenant_id=tenant, name="ops", permissions=["admin:users"], held=held)
+        set_roles(session, find_user(session, tenant, user.id), ["member", "ops"], held=held)
+        set_roles(session, find_user(session, tenant, user.id), ["admin"], held=None)
+        assert access_of(session, user.id).roles == ("admin",)

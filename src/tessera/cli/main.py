@@ -13,7 +13,7 @@ import typer
 
 from tessera import __version__
 
-from . import keys, provider, token
+from . import admin, audit, keys, provider, token
 
 app = typer.Typer(
     name="tessera",
@@ -25,6 +25,8 @@ app = typer.Typer(
 app.add_typer(keys.app, name="keys", no_args_is_help=True)
 app.add_typer(token.app, name="token", no_args_is_help=True)
 app.add_typer(provider.db_app, name="db", no_args_is_help=True)
+app.add_typer(audit.app, name="audit", no_args_is_help=True)
+app.add_typer(admin.app, name="admin", no_args_is_help=True)
 app.registered_commands += provider.serve_app.registered_commands
 keys.app.command("rotate")(provider.rotate)
 keys.app.command("list")(provider.list_keys)

@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     jwks_max_age: int = Field(default=300, ge=0, le=86_400)
 
     purge_interval: int = Field(default=3600, ge=10)
+    # Days an audit row is kept (0: forever); the purge that deletes older rows is audited.
+    audit_retention_days: int = Field(default=365, ge=0, le=36_500)
     cookie_secure: bool = True
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     bootstrap: bool = True
@@ -68,6 +70,24 @@ class Settings(BaseSettings):
     argon2_parallelism: int = Field(default=1, ge=1, le=64)
     # NIST SP 800-63B: at least 8 characters; 12 by default.
     password_min_length: int = Field(default=12, ge=8, le=128)
+
+    # Brute-force defence (services/lockout.py). An account (tenant + username, whether the user
+    # exists or not) has `lockout_free_attempts` failures free; then each attempt must wait
+    # 2^(failures - free) s after the last failure, at most `lockout_max_delay`;
+    # `lockout_threshold` failures within `lockout_window` s of the first lock it for
+    # `lockout_duration` s. A client address with `lockout_ip_threshold` failures within the
+    # window is refused for `lockout_duration`. The lower bounds keep a typo from locking
+    # anyone; the upper ones keep a lock from outliving a day (an admin lock has no end).
+    lockout_free_attempts: int = Field(default=3, ge=0, le=100)
+    lockout_max_delay: int = Field(default=60, ge=1, le=3600)
+    lockout_threshold: int = Field(default=10, ge=3, le=1000)
+    lockout_window: int = Field(default=900, ge=10, le=86_400)
+    lockout_duration: int = Field(default=900, ge=1, le=86_400)
+    lockout_ip_threshold: int = Field(default=100, ge=10, le=1_000_000)
+    # Failure counters: in Redis under this prefix when redis_url is set (every node counts
+    # together), else in each process, at most `throttle_max_entries` (~300 bytes each).
+    throttle_prefix: str = Field(default="tessera:throttle:", min_length=1, max_length=100)
+    throttle_max_entries: int = Field(default=100_000, ge=1000, le=10_000_000)
 
     @field_validator("issuer")
     @classmethod

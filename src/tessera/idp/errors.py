@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import math
+
 
 class OAuthError(Exception):
     """An OAuth 2.0 error: ``error`` code, a description safe to show, an HTTP status."""
@@ -23,6 +25,22 @@ class OAuthError(Exception):
         if self.description:
             body["error_description"] = self.description
         return body
+
+
+class Throttled(OAuthError):
+    """429: too many failed attempts for this account or client address. ``retry_after`` is
+    whole seconds to wait (the ``Retry-After`` header); ``cause`` (``account``, ``ip`` or
+    ``locked``) is for the audit log only: the answer is the same whatever the cause.
+
+    >>> error = Throttled(1.2, cause="ip")
+    >>> error.status, error.retry_after, error.as_dict()["error"]
+    (429, 2, 'invalid_grant')
+    """
+
+    def __init__(self, retry_after: float, *, cause: str = "account") -> None:
+        super().__init__("invalid_grant", "too many failed attempts; try again later", 429)
+        self.retry_after = max(1, math.ceil(retry_after))
+        self.cause = cause
 
 
 def invalid_client(description: str = "client authentication failed") -> OAuthError:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from .config import Settings
 from .services.clients import ClientCache
 from .services.keyring import Keyring
+from .services.lockout import Lockout
 from .services.password_policy import PasswordPolicy
 from .services.passwords import Passwords
 from .services.refresh import RefreshTokens
@@ -45,6 +46,7 @@ class Provider:
 
             fanout = RedisFanout(settings.redis_url, prefix=settings.redis_prefix)
         self.revocations = Revocations(fanout)
+        self.lockout = Lockout(settings, self.master)
 
     def start(self) -> None:
         """Migrate the database and make sure a signing key exists."""
@@ -52,8 +54,9 @@ class Provider:
         self.keyring.ensure()
 
     def close(self) -> None:
-        """Release the database pool, the argon2 threads and the Redis connection, if any."""
+        """Release the database pool, the argon2 threads and the Redis connections, if any."""
         self.database.dispose()
+        self.lockout.close()
         self._passwords.close()  # the one it made (tests may swap in another)
         close = getattr(self.revocations.fanout, "close", None)
         if close is not None:

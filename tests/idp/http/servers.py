@@ -24,9 +24,9 @@ from tessera.idp.config import Settings
 from tessera.idp.http.app import create_app
 from tessera.idp.provider import Provider
 from tessera.idp.services.accounts import create_user
-from tessera.idp.services.bootstrap import DEFAULT_TENANT, DEMO_SCOPES, bootstrap
+from tessera.idp.services.bootstrap import ADMIN_AUDIENCE, DEFAULT_TENANT, DEMO_SCOPES, bootstrap
 from tessera.idp.services.clients import create_client
-from tessera.idp.services.rbac import create_role
+from tessera.idp.services.rbac import SYSTEM_ADMIN, TENANT_ADMIN, create_role
 from tessera.idp.services.tenants import create_tenant
 from tessera.jose import b64
 
@@ -35,6 +35,9 @@ from ...services import postgres_schema
 DEMO = "demo"
 WEB = "web"
 AUDIENCE = "demo-api"
+# Every admin permission of a tenant, and of the system tenant (as one scope string each).
+TENANT_ADMIN_SCOPE = " ".join(TENANT_ADMIN)
+SYSTEM_ADMIN_SCOPE = " ".join(TENANT_ADMIN + SYSTEM_ADMIN)
 
 
 class IdpServer:
@@ -153,6 +156,38 @@ class IdpServer:
             create_tenant(session, tenant_id=tenant_id, name=tenant_id, mfa_policy=mfa_policy)
             create_role(session, tenant_id=tenant_id, name="member", permissions=DEMO_SCOPES)
 
+    def add_login_client(
+        self,
+        client_id: str,
+        *,
+        tenant_id: str = DEFAULT_TENANT,
+        audience: tuple[str, ...] = (AUDIENCE, ADMIN_AUDIENCE),
+        scopes: tuple[str, ...] = DEMO_SCOPES + TENANT_ADMIN,
+    ) -> None:
+        """A public first-party client of ``tenant_id`` for the password and refresh grants
+        (what ``web`` is for the default tenant)."""
+        with self.provider.database.session() as session:
+            create_client(
+                session,
+                self.provider.master,
+                tenant_id=tenant_id,
+                name=client_id,
+                grant_types=("password", "refresh_token"),
+                audience=audience,
+                allowed_scopes=scopes,
+                default_scopes=(),
+                first_party=True,
+                confidential=False,
+                client_id=client_id,
+            )
+
+    def add_tenant_admin(self, tenant_id: str, password: str) -> str:
+        """A tenant (:meth:`add_tenant`) with a login client ``<tenant>-web`` and a user
+        ``<tenant>-admin`` holding its ``admin`` role; returns the user's id."""
+        self.add_tenant(tenant_id)
+        self.add_login_client(f"{tenant_id}-web", tenant_id=tenant_id)
+        return self.add_user(f"{tenant_id}-admin", password, tenant_id, roles=("admin",))
+
 
 def client_credentials(
     http: httpx.Client, client_id: str, secret: str, **form: str
@@ -174,6 +209,44 @@ def introspect(http: httpx.Client, token: str, client_id: str, secret: str) -> d
     assert response.status_code == 200, response.text
     answer: dict[str, Any] = response.json()
     return answer
+
+
+def password_grant(
+    http: httpx.Client,
+    username: str,
+    password: str,
+    *,
+    client_id: str = WEB,
+    scope: str | None = None,
+    resource: str | None = None,
+) -> dict[str, Any]:
+    """A password grant by a public first-party client that must succeed; the JSON answer."""
+    form = {"grant_type": "password", "client_id": client_id, "username": username}
+    form["password"] = password
+    if scope is not None:
+        form["scope"] = scope
+    if resource is not None:
+        form["resource"] = resource
+    response = http.post("/oauth2/token", data=form)
+    assert response.status_code == 200, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+def admin_token(
+    http: httpx.Client,
+    username: str,
+    password: str,
+    *,
+    client_id: str = WEB,
+    scope: str = SYSTEM_ADMIN_SCOPE,
+) -> str:
+    """An access token for the admin API (``resource=tessera-admin``) by the password grant."""
+    answer = password_grant(
+        http, username, password, client_id=client_id, scope=scope, resource=ADMIN_AUDIENCE
+    )
+    token: str = answer["access_token"]
+    return token
 
 
 @contextmanager

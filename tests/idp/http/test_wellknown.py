@@ -29,6 +29,7 @@ def test_metadata_issuer_is_the_iss_of_our_tokens(
         "client_credentials",
         "refresh_token",
         "password",
+        "urn:tessera:params:oauth:grant-type:mfa-otp",  # a password login's second factor
     }
     assert set(metadata["token_endpoint_auth_methods_supported"]) == {
         "client_secret_basic",

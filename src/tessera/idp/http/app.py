@@ -21,10 +21,12 @@ from fastapi.responses import HTMLResponse, Response
 
 from ... import __version__
 from ..config import Settings
-from ..errors import OAuthError
+from ..errors import AdminError, OAuthError, Throttled
 from ..provider import Provider
 from ..services.housekeeping import purge
-from . import browser, oauth, wellknown
+from ..services.password_policy import PasswordRejected
+from . import admin, browser, mfa, oauth, wellknown
+from .admin.problems import password_problem, problem, validation_problem
 from .limits import BodyLimit
 from .pages import landing_page
 
@@ -63,16 +65,30 @@ def create_app(settings: Settings, provider: Provider | None = None) -> FastAPI:
     app.include_router(wellknown.router)
     app.include_router(oauth.router)
     app.include_router(browser.router)
+    app.include_router(mfa.router)
+    admin.install(app, provider)
 
     @app.exception_handler(OAuthError)
     async def oauth_error(_: Request, error: OAuthError) -> Response:
         response = oauth.json_answer(error.as_dict(), error.status)
         if error.status == 401 and error.error == "invalid_client":
             response.headers["WWW-Authenticate"] = 'Basic realm="tessera"'
+        if isinstance(error, Throttled):
+            response.headers["Retry-After"] = str(error.retry_after)
         return response
 
+    @app.exception_handler(AdminError)
+    async def admin_error(_: Request, error: AdminError) -> Response:
+        return problem(error)
+
+    @app.exception_handler(PasswordRejected)
+    async def password_rejected(_: Request, error: PasswordRejected) -> Response:
+        return password_problem(error)
+
     @app.exception_handler(RequestValidationError)
-    async def invalid_input(_: Request, __: RequestValidationError) -> Response:
+    async def invalid_input(request: Request, error: RequestValidationError) -> Response:
+        if request.url.path.startswith("/admin/"):
+            return validation_problem(error.errors())
         return oauth.json_answer(
             {"error": "invalid_request", "error_description": "malformed request"}, 400
         )

@@ -1,5 +1,8 @@
 """First-party browser login: the access token in the body, the refresh token in an HttpOnly,
-Secure, SameSite=Strict cookie scoped to ``/auth``, and a double-submit CSRF token."""
+Secure, SameSite=Strict cookie scoped to ``/auth``, and a double-submit CSRF token.
+
+A user with a second factor gets a 403 ``mfa_required`` with an ``mfa_token`` from
+``/auth/login``, and the session from ``/auth/login/mfa`` once the code is right."""
 
 from __future__ import annotations
 
@@ -16,9 +19,10 @@ from ..errors import OAuthError, invalid_grant, invalid_request
 from ..provider import Provider
 from ..services.audit import Context, record
 from ..services.bootstrap import WEB_CLIENT
-from ..services.grants import password_login, refresh_with
+from ..services.grants import mfa_login, password_login, refresh_with
 from ..services.refresh import Refused
 from ..services.revoke import log_out_everywhere
+from ..services.second_factor import MfaRequired, challenges_of
 from ..services.secrets import same
 from ..store.models import Client
 from .oauth import form_body, json_answer
@@ -31,7 +35,8 @@ CSRF_COOKIE = "tessera_csrf"
 CSRF_HEADER = "x-csrf-token"
 
 
-def _with_cookies(response: Response, provider: Provider, refresh_token: str) -> Response:
+def with_cookies(response: Response, provider: Provider, refresh_token: str) -> Response:
+    """``response`` with the session cookie (the refresh token) and a fresh CSRF cookie."""
     secure = provider.settings.cookie_secure
     response.set_cookie(
         REFRESH_COOKIE,
@@ -111,7 +116,7 @@ async def login_endpoint(request: Request) -> Response:
         context_of(request),
     )
     refresh_token = answer.pop("refresh_token")
-    return _with_cookies(json_answer(answer), provider, refresh_token)
+    return with_cookies(json_answer(answer), provider, refresh_token)
 
 
 def _login(
@@ -127,9 +132,58 @@ def _login(
         result = password_login(
             provider, session, client, username, password, scope, None, context, via="browser"
         )
-    if isinstance(result, Refused):  # raised after commit: the failure stays in the audit log
+    return _answer(result)
+
+
+def _answer(result: dict[str, Any] | Refused | MfaRequired) -> dict[str, Any]:
+    """Raised after commit: a failure (or the password step of an MFA login) stays audited."""
+    if isinstance(result, MfaRequired):
+        raise result
+    if isinstance(result, Refused):
         raise invalid_grant(result.reason)
     return result
+
+
+@router.post(
+    "/login/mfa",
+    summary="Second step of a login: a TOTP code (or a recovery code) and the mfa_token",
+    openapi_extra=form_body(
+        mfa_token="the mfa_token of the 403 mfa_required (or mfa_enrollment_required) answer",
+        otp="a 6-digit code from the authenticator",
+        recovery_code="or one of the recovery codes (xxxxx-xxxxx), used once",
+    ),
+)
+async def login_mfa_endpoint(request: Request) -> Response:
+    form = await single_valued_form(request)
+    mfa_token = form.get("mfa_token")
+    if not mfa_token:
+        raise invalid_request("mfa_token is required")
+    provider: Provider = request.app.state.provider
+    answer = await run_in_threadpool(
+        second_step,
+        provider,
+        mfa_token,
+        form.get("otp"),
+        form.get("recovery_code"),
+        context_of(request),
+    )
+    refresh_token = answer.pop("refresh_token")
+    return with_cookies(json_answer(answer), provider, refresh_token)
+
+
+def second_step(
+    provider: Provider,
+    mfa_token: str,
+    otp: str | None,
+    recovery_code: str | None,
+    context: Context,
+) -> dict[str, Any]:
+    """Finish a browser login begun at ``/auth/login`` (the token names its client)."""
+    client_id = challenges_of(provider).open(mfa_token).client_id
+    with provider.database.session() as session:
+        client = _web_client(session, client_id)
+        result = mfa_login(provider, session, client, mfa_token, otp, recovery_code, context)
+    return _answer(result)
 
 
 @router.post("/refresh", summary="Rotate the session cookie and get a new access token")
@@ -138,7 +192,7 @@ async def refresh_endpoint(request: Request) -> Response:
     provider: Provider = request.app.state.provider
     answer = await run_in_threadpool(_refresh, provider, refresh_token, context_of(request))
     new_refresh = answer.pop("refresh_token")
-    return _with_cookies(json_answer(answer), provider, new_refresh)
+    return with_cookies(json_answer(answer), provider, new_refresh)
 
 
 def _refresh(provider: Provider, refresh_token: str, context: Context) -> dict[str, Any]:

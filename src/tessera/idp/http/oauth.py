@@ -59,14 +59,19 @@ def json_answer(body: Any, status: int = 200) -> Response:
 
 @router.post(
     "/token",
-    summary="Token endpoint: client_credentials, refresh_token, password (first-party only)",
+    summary="Token endpoint: client_credentials, refresh_token, password (first-party only)"
+    " and its second factor (urn:tessera:params:oauth:grant-type:mfa-otp)",
     openapi_extra=form_body(
-        grant_type="client_credentials | refresh_token | password",
+        grant_type="client_credentials | refresh_token | password"
+        " | urn:tessera:params:oauth:grant-type:mfa-otp",
         scope="space-separated scopes (requested ∩ allowed)",
         resource="RFC 8707 target audience",
         refresh_token="refresh_token grant",
         username="password grant",
         password="password grant",
+        mfa_token="mfa-otp grant: from the password grant's 403 mfa_required answer",
+        otp="mfa-otp grant: a 6-digit code from the authenticator",
+        recovery_code="mfa-otp grant: or a recovery code (used once)",
         **CLIENT_FIELDS,
     ),
 )

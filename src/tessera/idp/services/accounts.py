@@ -22,7 +22,7 @@ from ..store.models import User
 from .audit import Context, record
 from .password_policy import PasswordPolicy
 from .passwords import Passwords
-from .rbac import access_of, replace_roles
+from .rbac import access_of, set_roles
 
 DEFAULT_POLICY = PasswordPolicy()
 STATUSES = ("active", "locked", "disabled")
@@ -65,11 +65,13 @@ def create_user(
     email: str | None = None,
     roles: Iterable[str] = (),
     policy: PasswordPolicy = DEFAULT_POLICY,
+    held: frozenset[str] | None = None,
     context: Context | None = None,
 ) -> User:
     """Create an active user with an argon2id password hash and the named roles, once ``policy``
     accepts the password (:class:`~.password_policy.PasswordRejected` otherwise; nothing is
-    written). A taken username or email is a 409 :class:`~tessera.idp.errors.AdminError`.
+    written). A taken username or email is a 409 :class:`~tessera.idp.errors.AdminError`; a
+    role with an ``admin:*`` permission the creator does not hold (``held``) a 403.
 
     >>> from tessera.idp.services.password_policy import PasswordRejected
     >>> try:
@@ -99,7 +101,7 @@ def create_user(
     )
     session.add(user)
     session.flush()
-    granted = replace_roles(session, user, roles)
+    granted = set_roles(session, user, roles, held=held, audited=False)
     record(
         session,
         "user.created",
@@ -212,14 +214,19 @@ def set_status(
     until: int | None = None,
     reason: str = "admin",
     context: Context | None = None,
+    note: dict[str, Any] | None = None,
 ) -> bool:
     """Move a user to ``status`` (``locked`` until ``until``, or until unlocked). Audited as
-    ``user.locked``, ``user.unlocked``, ``user.disabled`` or ``user.enabled`` with ``reason``.
-    Returns whether anything changed. Revoking a disabled user's sessions is the caller's.
+    ``user.locked``, ``user.unlocked``, ``user.disabled`` or ``user.enabled`` with ``reason``
+    (and ``note``, what the caller did along with it). Returns whether anything changed.
+    Ending a disabled user's sessions is :func:`tessera.idp.services.revoke.disable_user`'s.
     """
     if status not in STATUSES:
         raise unprocessable(f"status is one of {', '.join(STATUSES)}")
     current = effective_status(user)
+    if status == "locked" and current == "disabled":
+        # A timed lock ends in "active": it must never re-enable a disabled user.
+        raise unprocessable("a disabled user cannot be locked; enable them first")
     if current == status and (status != "locked" or user.locked_until == until):
         return False
     before = {"status": current, "locked_until": user.locked_until}
@@ -241,6 +248,7 @@ def set_status(
             "reason": reason,
             "before": before,
             "after": {"status": status, "locked_until": user.locked_until},
+            **(note or {}),
         },
     )
     return True

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import secrets
+import string
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -14,14 +15,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ...jose import b64
 from ..errors import invalid_client, not_found, unprocessable
 from ..store.database import after_commit
 from ..store.models import Client
 from .audit import Context, record
-from .rbac import check_permissions
+from .rbac import check_grantable, check_permissions
 from .secrets import MasterKey, new_secret, same
 
+_ID_ALPHABET = string.ascii_letters + string.digits
 GRANT_TYPES = ("client_credentials", "password", "refresh_token")
 
 SECRET_PURPOSE = "client-secret"
@@ -38,6 +39,17 @@ class NewClient:
 def split_scopes(text: str | None) -> tuple[str, ...]:
     """Space-separated scopes as an ordered tuple without duplicates."""
     return tuple(dict.fromkeys((text or "").split()))
+
+
+def new_client_id() -> str:
+    """A fresh client id: 24 letters and digits (142 bits), safe in URLs, shells and command
+    lines (base64url could start with '-', which every CLI reads as an option).
+
+    >>> client_id = new_client_id()
+    >>> len(client_id), client_id.isalnum()
+    (24, True)
+    """
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(24))
 
 
 def create_client(
@@ -61,7 +73,7 @@ def create_client(
         raise ValueError("default scopes must be allowed scopes")
     secret = new_secret() if confidential else None
     client = Client(
-        id=client_id or b64.encode_str(secrets.token_bytes(12)),
+        id=client_id or new_client_id(),
         tenant_id=tenant_id,
         name=name,
         secret_hash=master.keyed_hash(SECRET_PURPOSE, secret) if secret else None,
@@ -216,10 +228,12 @@ def register_client(
     default_scopes: tuple[str, ...] = (),
     first_party: bool = False,
     confidential: bool = True,
+    held: frozenset[str] | None = None,
     context: Context | None = None,
 ) -> NewClient:
-    """What an admin creates: :func:`create_client` with every input checked (a 422 otherwise)
-    and the creation audited. The secret is in the answer once and nowhere else."""
+    """What an admin creates: :func:`create_client` with every input checked (a 422 otherwise;
+    an ``admin:*`` scope the creator does not hold, ``held``, a 403) and the creation audited.
+    The secret is in the answer once and nowhere else."""
     unknown = set(grant_types) - set(GRANT_TYPES)
     if not grant_types or unknown:
         raise unprocessable(f"grant types are some of {', '.join(GRANT_TYPES)}")
@@ -229,7 +243,10 @@ def register_client(
         raise unprocessable("the password grant is for first-party clients")
     if not audience or any(not item or " " in item or len(item) > 200 for item in audience):
         raise unprocessable("a client needs at least one audience without spaces")
+    if len(" ".join(audience)) > 500:
+        raise unprocessable("a client's audiences take at most 500 characters together")
     check_permissions(allowed_scopes, tenant_id=tenant_id)
+    check_grantable(allowed_scopes, held=held)
     if not set(default_scopes) <= set(allowed_scopes):
         raise unprocessable("default scopes must be allowed scopes")
     made = create_client(
@@ -267,13 +284,16 @@ def update_client(
     default_scopes: tuple[str, ...] | None = None,
     status: str | None = None,
     cache: ClientCache | None = None,
+    held: frozenset[str] | None = None,
     context: Context | None = None,
 ) -> dict[str, Any]:
     """Rename a client, change its scopes, or disable (``status="disabled"``) or enable it.
-    Audited with before and after of the changed fields; returns the changes."""
+    Audited with before and after of the changed fields; returns the changes. Allowing an
+    ``admin:*`` scope the changer does not hold (``held``) is a 403."""
     allowed = client.allowed_scopes.split() if allowed_scopes is None else list(allowed_scopes)
     default = client.default_scopes.split() if default_scopes is None else list(default_scopes)
     check_permissions(allowed, tenant_id=client.tenant_id)
+    check_grantable(set(allowed) - set(client.allowed_scopes.split()), held=held)
     if not set(default) <= set(allowed):
         raise unprocessable("default scopes must be allowed scopes")
     if status is not None and status not in ("active", "disabled"):

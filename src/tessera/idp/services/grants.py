@@ -15,8 +15,10 @@ from .audit import Context, record
 from .clients import authenticate_client, split_scopes
 from .rbac import access_of, permitted_scope
 from .refresh import Refused
+from .second_factor import MfaRequired, pass_challenge, second_factor_due
 
-SUPPORTED = ("client_credentials", "refresh_token", "password")
+MFA_OTP = "urn:tessera:params:oauth:grant-type:mfa-otp"  # the code after an mfa_required
+SUPPORTED = ("client_credentials", "refresh_token", "password", MFA_OTP)
 
 
 def client_from_request(
@@ -79,23 +81,27 @@ def token_response(
         raise invalid_request("grant_type is required")
     if grant_type not in SUPPORTED:
         raise OAuthError("unsupported_grant_type", "grant type not supported")
-    refused: Refused | None = None
+    refused: Refused | MfaRequired | None = None
     with provider.database.session() as session:
         client = client_from_request(provider, session, form, basic)
-        if grant_type not in client.grant_types.split():
+        # The second factor finishes a password login: it needs the password grant.
+        needed = "password" if grant_type == MFA_OTP else grant_type
+        if needed not in client.grant_types.split():
             raise OAuthError("unauthorized_client", "grant type not allowed for this client")
         if grant_type == "client_credentials":
             if client.secret_hash is None:
                 raise OAuthError("unauthorized_client", "a public client has no credentials")
             answer = _client_credentials(provider, session, client, form, context)
         else:
-            grant = _password if grant_type == "password" else _refresh
-            result = grant(provider, session, client, form, context)
-            if isinstance(result, Refused):
+            grant = {"password": _password, "refresh_token": _refresh, MFA_OTP: _mfa_otp}
+            result = grant[grant_type](provider, session, client, form, context)
+            if isinstance(result, Refused | MfaRequired):
                 refused = result
                 answer = {}
             else:
                 answer = result
+    if isinstance(refused, MfaRequired):  # after commit: the password step is audited
+        raise refused
     if refused is not None:  # raised after commit: a reuse revocation or failed login is kept
         raise invalid_grant(refused.reason)
     return answer
@@ -131,7 +137,7 @@ def _client_credentials(
 
 def _password(
     provider: Provider, session: Any, client: Client, form: Mapping[str, str], context: Context
-) -> dict[str, Any] | Refused:
+) -> dict[str, Any] | Refused | MfaRequired:
     if not client.first_party:
         raise OAuthError("unauthorized_client", "the password grant is for first-party clients")
     username, password = form.get("username"), form.get("password")
@@ -161,9 +167,19 @@ def password_login(
     context: Context,
     *,
     via: str,
-) -> dict[str, Any] | Refused:
+) -> dict[str, Any] | Refused | MfaRequired:
     """Check a user's password (argon2id, no enumeration) and log them in, or refuse — the
-    failure audited in the same transaction, which the caller commits before refusing."""
+    failure audited in the same transaction, which the caller commits before refusing. A user
+    with a second factor (or who must enrol one) gets :class:`MfaRequired` instead of tokens.
+    A throttled account or address is refused first (429), without any argon2 work."""
+    known = provider.lockout.admit(
+        session,
+        tenant_id=client.tenant_id,
+        username=username,
+        context=context,
+        client_id=client.id,
+        via=via,
+    )
     user = authenticate_user(
         session,
         provider.passwords,
@@ -181,8 +197,69 @@ def password_login(
             client_id=client.id,
             details={"grant": via},
         )
+        provider.lockout.failed(
+            session,
+            tenant_id=client.tenant_id,
+            username=username,
+            ip=context.ip,
+            user=known,
+            context=context,
+        )
         return Refused("invalid username or password")
+    challenge = second_factor_due(
+        provider, session, client, user, requested_scope, resource, context, via=via
+    )
+    if challenge is not None:
+        provider.lockout.settle(client.tenant_id, username, context.ip)
+        return challenge
     return login(provider, session, client, user, requested_scope, resource, context, amr=("pwd",))
+
+
+def _mfa_otp(
+    provider: Provider, session: Any, client: Client, form: Mapping[str, str], context: Context
+) -> dict[str, Any] | Refused:
+    if not client.first_party:
+        raise OAuthError("unauthorized_client", "the password grant is for first-party clients")
+    mfa_token = form.get("mfa_token")
+    if not mfa_token:
+        raise invalid_request("mfa_token is required")
+    return mfa_login(
+        provider, session, client, mfa_token, form.get("otp"), form.get("recovery_code"), context
+    )
+
+
+def mfa_login(
+    provider: Provider,
+    session: Any,
+    client: Client,
+    mfa_token: str,
+    otp: str | None,
+    recovery_code: str | None,
+    context: Context,
+) -> dict[str, Any] | Refused:
+    """The second step of a password login: the code (or a recovery code, or the first code
+    of an enrolment) against the ``mfa_token``; tokens with ``amr`` pwd+otp and the password's
+    ``auth_time`` (plus the new recovery codes when an enrolment was confirmed)."""
+    passed = pass_challenge(
+        provider, session, client, mfa_token, otp=otp, recovery_code=recovery_code, context=context
+    )
+    if isinstance(passed, Refused):
+        return passed
+    asked = passed.challenge
+    answer = login(
+        provider,
+        session,
+        client,
+        passed.user,
+        asked.scope,
+        asked.resource,
+        context,
+        amr=("pwd", "otp"),
+        auth_time=asked.auth_time,
+    )
+    if passed.recovery_codes is not None:
+        answer["recovery_codes"] = passed.recovery_codes
+    return answer
 
 
 def login(
@@ -195,12 +272,15 @@ def login(
     context: Context,
     *,
     amr: tuple[str, ...],
+    auth_time: int | None = None,
 ) -> dict[str, Any]:
-    """Tokens for a user who just authenticated: an access token and a new refresh family.
+    """Tokens for a user who just authenticated (at ``auth_time``, by default now): an access
+    token and a new refresh family.
 
     The scope is least privilege: what was asked (or the client's defaults) ∩ what the client
     allows ∩ what the user's roles permit.
     """
+    provider.lockout.succeeded(user.tenant_id, user.username, context.ip)
     now = int(time.time())
     access = access_of(session, user.id)
     asked = grant_scope(requested_scope, client.allowed_scopes, client.default_scopes)
@@ -208,7 +288,8 @@ def login(
     if requested_scope and requested_scope.strip() and not scope:
         raise OAuthError("invalid_scope", "none of the requested scopes is allowed")
     audience = audience_for(client, resource)
-    extra = {"amr": list(amr), "auth_time": now, "roles": list(access.roles)}
+    authenticated = now if auth_time is None else auth_time
+    extra = {"amr": list(amr), "auth_time": authenticated, "roles": list(access.roles)}
     issued = provider.issuer.issue(
         tenant_id=user.tenant_id,
         subject=user.id,
@@ -228,7 +309,7 @@ def login(
         audience=audience,
         now=now,
         amr=" ".join(amr),
-        auth_time=now,
+        auth_time=authenticated,
     )
     record(
         session,

@@ -1,20 +1,34 @@
-"""Housekeeping: purge what can no longer matter, so tables do not grow without bound."""
+"""Housekeeping: purge what can no longer matter, so tables do not grow without bound.
+
+Audit rows are kept ``audit_retention_days`` (0: forever); each purge that deletes some
+records one ``audit.purged`` row (tenant ``*``) in the same transaction.
+
+>>> audit_cutoff(86_400 * 400, retention_days=365)
+3024000
+"""
 
 from __future__ import annotations
 
 import time
 
-from sqlalchemy import delete, or_
+from sqlalchemy import delete, func, or_, select
+from sqlalchemy.orm import Session
 
 from ..provider import Provider
-from ..store.models import RefreshFamily, RefreshToken, RevokedToken, SubjectNotBefore
+from ..store.models import AuditEvent, RefreshFamily, RefreshToken, RevokedToken, SubjectNotBefore
+from .audit import Context, record
 
 # A revoked family is kept this long so that reuse of its tokens is still recognised.
 REVOKED_FAMILY_KEEP = 7 * 86_400
+DAY = 86_400
+PURGED = "audit.purged"
+ALL_TENANTS = "*"
+HOUSEKEEPING = Context(actor="housekeeping")
 
 
 def purge(provider: Provider, now: float | None = None) -> dict[str, int]:
-    """Delete expired refresh tokens and families, blocklist entries and not-befores.
+    """Delete expired refresh tokens and families, blocklist entries, not-befores and audit
+    rows past their retention.
 
     Returns how many rows of each kind went; rotates signing keys when due.
     """
@@ -38,5 +52,43 @@ def purge(provider: Provider, now: float | None = None) -> dict[str, int]:
             delete(SubjectNotBefore).where(SubjectNotBefore.expires_at <= moment)
         )
         counts["subject_not_before"] = not_before.rowcount  # type: ignore[attr-defined]
+    counts["audit_events"] = purge_audit(provider, moment)
     provider.keyring.ensure(moment)
     return counts
+
+
+def audit_cutoff(now: int, *, retention_days: int) -> int | None:
+    """The time before which audit rows go (None: they are kept forever)."""
+    return now - retention_days * DAY if retention_days > 0 else None
+
+
+def purge_audit(provider: Provider, now: int) -> int:
+    """Delete the audit rows past retention and audit that; return how many went."""
+    cutoff = audit_cutoff(now, retention_days=provider.settings.audit_retention_days)
+    if cutoff is None:
+        return 0
+    with provider.database.session() as session:
+        return delete_audit_before(session, cutoff, now)
+
+
+def delete_audit_before(session: Session, cutoff: int, now: int) -> int:
+    """Delete audit rows older than ``cutoff``, then record one ``audit.purged`` row."""
+    newest = session.scalar(select(func.max(AuditEvent.id)))
+    if newest is None:
+        return 0
+    # The newest row stays even when old: SQLite gives a new row the highest id + 1, so ids
+    # only ever grow (cursors and followers rely on it) while the highest one is kept.
+    deleted = session.execute(
+        delete(AuditEvent).where(AuditEvent.at < cutoff, AuditEvent.id < newest)
+    )
+    count: int = deleted.rowcount  # type: ignore[attr-defined]
+    if count:
+        record(
+            session,
+            PURGED,
+            tenant_id=ALL_TENANTS,
+            context=HOUSEKEEPING,
+            details={"count": count, "cutoff": cutoff},
+            at=now,
+        )
+    return count

@@ -3,12 +3,18 @@ roles; a user token's scope is what was asked ∩ what the client allows ∩ wha
 
 Permissions are scope strings (``orders:read``). The ``admin:*`` ones open the admin API; the
 system permissions (``admin:tenants``, ``admin:keys``) act on every tenant and exist only in the
-system tenant, so no tenant admin can grant them.
+system tenant, so no tenant admin can grant them. No admin grants an ``admin:*`` permission they
+do not hold themselves (``held``: the scopes of their token) — not in a role, not through a role
+given to a user, not to a client; an operator at the command line (``held=None``) may.
 
 >>> permitted_scope(("a", "b", "z"), frozenset({"a", "b", "c"}))
 ('a', 'b')
 >>> check_permissions(["orders:read", "admin:users"])
 ('orders:read', 'admin:users')
+>>> check_grantable(["orders:read", "admin:keys"], held=frozenset({"admin:roles"}))
+Traceback (most recent call last):
+...
+tessera.idp.errors.AdminError: forbidden: cannot grant admin:keys, which you do not hold
 """
 
 from __future__ import annotations
@@ -22,13 +28,14 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from ..errors import conflict, not_found, unprocessable
+from ..errors import AdminError, conflict, not_found, unprocessable
 from ..store.models import Role, User, UserRole
 from .audit import Context, record
 
 SYSTEM_TENANT = "default"
 TENANT_ADMIN = ("admin:users", "admin:roles", "admin:clients", "admin:audit")
 SYSTEM_ADMIN = ("admin:tenants", "admin:keys")
+ADMIN_PREFIX = "admin:"
 
 # RFC 6749 §3.3 scope-token characters, bounded; role names a little stricter.
 _PERMISSION = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]{1,100}")
@@ -53,6 +60,16 @@ def check_permissions(permissions: Iterable[str], *, tenant_id: str = "") -> tup
         if permission in SYSTEM_ADMIN and tenant_id and tenant_id != SYSTEM_TENANT:
             raise unprocessable(f"{permission} exists only in the system tenant")
     return checked
+
+
+def check_grantable(permissions: Iterable[str], *, held: frozenset[str] | None) -> None:
+    """Refuse (403) granting an ``admin:*`` permission the granting admin does not hold;
+    ``held=None`` (the operator's command line) may grant anything."""
+    if held is None:
+        return
+    for permission in permissions:
+        if permission.startswith(ADMIN_PREFIX) and permission not in held:
+            raise AdminError("forbidden", f"cannot grant {permission}, which you do not hold", 403)
 
 
 def permitted_scope(scope: tuple[str, ...], permissions: frozenset[str]) -> tuple[str, ...]:
@@ -94,12 +111,15 @@ def create_role(
     name: str,
     permissions: Iterable[str] = (),
     description: str = "",
+    held: frozenset[str] | None = None,
     context: Context | None = None,
 ) -> Role:
-    """Create a role (audited). A taken name is a 409, a bad permission a 422."""
+    """Create a role (audited). A taken name is a 409, a bad permission a 422, an ``admin:*``
+    permission the creator does not hold (``held``) a 403."""
     if not _ROLE_NAME.fullmatch(name):
         raise unprocessable("a role name is 1-100 letters, digits, '_', '.', ':' or '-'")
     checked = check_permissions(permissions, tenant_id=tenant_id)
+    check_grantable(checked, held=held)
     if session.scalar(select(Role.id).where(Role.tenant_id == tenant_id, Role.name == name)):
         raise conflict("a role of that name exists")
     now = int(time.time())
@@ -130,14 +150,18 @@ def update_role(
     *,
     permissions: Iterable[str] | None = None,
     description: str | None = None,
+    held: frozenset[str] | None = None,
     context: Context | None = None,
 ) -> Role:
     """Change a role's permissions or description; the audit row holds before and after.
-    Holders' tokens carry the change from their next refresh."""
+    Holders' tokens carry the change from their next refresh. Adding an ``admin:*`` permission
+    the changer does not hold (``held``) is a 403."""
     before: dict[str, object] = {}
     after: dict[str, object] = {}
     if permissions is not None:
-        checked = " ".join(check_permissions(permissions, tenant_id=role.tenant_id))
+        wanted = check_permissions(permissions, tenant_id=role.tenant_id)
+        check_grantable(set(wanted) - set(role.permissions.split()), held=held)
+        checked = " ".join(wanted)
         if checked != role.permissions:
             before["permissions"], after["permissions"] = role.permissions.split(), checked.split()
             role.permissions = checked
@@ -181,13 +205,24 @@ def set_roles(
     user: User,
     names: Iterable[str],
     *,
+    held: frozenset[str] | None = None,
     context: Context | None = None,
+    audited: bool = True,
 ) -> tuple[str, ...]:
     """Make ``names`` exactly the roles of ``user`` (roles of the user's tenant; an unknown
-    name is a 422 and changes nothing). Audited with before and after; returns the new set."""
+    name is a 422 and changes nothing; a new role carrying an ``admin:*`` permission the granter
+    does not hold (``held``) a 403). Audited with before and after (unless the caller records
+    the change in its own row: ``audited=False``); returns the new set."""
     before = access_of(session, user.id).roles
-    wanted = replace_roles(session, user, names)
-    if before != wanted:
+    names = tuple(names)
+    if held is not None:
+        added = set(names) - set(before)
+        granted = session.scalars(
+            select(Role.permissions).where(Role.tenant_id == user.tenant_id, Role.name.in_(added))
+        )
+        check_grantable((item for text in granted for item in text.split()), held=held)
+    wanted = _replace_roles(session, user, names)
+    if audited and before != wanted:
         record(
             session,
             "user.roles_changed",
@@ -199,8 +234,7 @@ def set_roles(
     return wanted
 
 
-def replace_roles(session: Session, user: User, names: Iterable[str]) -> tuple[str, ...]:
-    """:func:`set_roles` without the audit row, for a caller that records its own."""
+def _replace_roles(session: Session, user: User, names: Iterable[str]) -> tuple[str, ...]:
     wanted = tuple(sorted(dict.fromkeys(names)))
     roles = {
         role.name: role

@@ -11,7 +11,7 @@ from tessera import jose
 from ..errors import OAuthError
 from ..provider import Provider
 from ..store.models import Client, User
-from .accounts import set_status
+from .accounts import effective_status, set_status
 from .audit import Context, record
 
 
@@ -75,9 +75,7 @@ def log_out_everywhere(
     provider: Provider, session: Session, tenant_id: str, subject: str, context: Context
 ) -> int:
     """Revoke every refresh family of ``subject`` and refuse its access tokens issued until now."""
-    now = int(time.time())
-    families = provider.refresh.revoke_subject(session, tenant_id, subject, now)
-    provider.revocations.log_out_everywhere(session, tenant_id, subject, now)
+    families = _end_sessions(provider, session, tenant_id, subject)
     record(
         session,
         "logout.all",
@@ -89,10 +87,18 @@ def log_out_everywhere(
     return families
 
 
+def _end_sessions(provider: Provider, session: Session, tenant_id: str, subject: str) -> int:
+    now = int(time.time())
+    families = provider.refresh.revoke_subject(session, tenant_id, subject, now)
+    provider.revocations.log_out_everywhere(session, tenant_id, subject, now)
+    return families
+
+
 def disable_user(provider: Provider, session: Session, user: User, context: Context) -> bool:
     """Disable a user and end every session they have: their refresh families are revoked and
-    their access tokens refused from now on. Returns whether the user was not disabled yet."""
-    changed = set_status(session, user, "disabled", context=context)
-    if changed:
-        log_out_everywhere(provider, session, user.tenant_id, user.id, context)
-    return changed
+    their access tokens refused from now on — one ``user.disabled`` audit row, which counts the
+    sessions ended. Returns whether the user was not disabled yet."""
+    if effective_status(user) == "disabled":
+        return False
+    families = _end_sessions(provider, session, user.tenant_id, user.id)
+    return set_status(session, user, "disabled", context=context, note={"sessions": families})

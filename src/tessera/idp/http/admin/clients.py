@@ -1,0 +1,195 @@
+"""``/admin/tenants/{tenant_id}/clients``: OAuth clients of a tenant (``admin:clients``).
+
+A confidential client's secret is in the answer exactly twice in its life: when it is created
+and when it is rotated — each time once, never cached, never in a read or the audit log.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from ...provider import Provider
+from ...services import clients
+from ...services.tenants import find_tenant
+from ...store.models import Client
+from .auth import Admin, tenant_admin
+from .fields import Audience, Body, GrantType, Name, Permissions, path_value
+
+router = APIRouter()
+
+ClientsAdmin = Annotated[Admin, Depends(tenant_admin("admin:clients"))]
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+class NewClient(Body):
+    """A client to register. ``confidential`` clients get a secret; the password grant is for
+    ``first_party`` clients only."""
+
+    name: Name
+    grant_types: Annotated[list[GrantType], Field(min_length=1, max_length=3)]
+    audience: Annotated[list[Audience], Field(min_length=1, max_length=10)]
+    allowed_scopes: Permissions = Field(default_factory=list)
+    default_scopes: Permissions = Field(default_factory=list)
+    first_party: bool = False
+    confidential: bool = True
+
+
+class ClientChange(Body):
+    """What to change of a client; members left out stay as they are."""
+
+    name: Name | None = None
+    allowed_scopes: Permissions | None = None
+    default_scopes: Permissions | None = None
+    status: Literal["active", "disabled"] | None = None
+
+
+class ClientOut(BaseModel):
+    """A client as an admin sees it (never its secret or the secret's hash)."""
+
+    id: str
+    tenant: str
+    name: str
+    confidential: bool
+    first_party: bool
+    status: str
+    grant_types: list[str]
+    allowed_scopes: list[str]
+    default_scopes: list[str]
+    audience: list[str]
+    created_at: int
+
+
+class CreatedClient(ClientOut):
+    """A client just registered, with its secret (``null`` for a public client) — shown once."""
+
+    client_secret: str | None
+
+
+class ClientList(BaseModel):
+    """Every client of a tenant, by id."""
+
+    clients: list[ClientOut]
+
+
+class NewSecret(BaseModel):
+    """A client's new secret, shown once; the old one no longer works."""
+
+    client_id: str
+    client_secret: str
+
+
+def _client(session: Session, admin: Admin, client_id: str) -> Client:
+    return clients.find_client(session, admin.tenant, path_value(client_id, "client", 64))
+
+
+@router.get("/tenants/{tenant_id}/clients", response_model=ClientList, summary="List clients")
+async def list_clients(request: Request, admin: ClientsAdmin) -> dict[str, Any]:
+    return {"clients": await run_in_threadpool(_list, request.app.state.provider, admin)}
+
+
+def _list(provider: Provider, admin: Admin) -> list[dict[str, Any]]:
+    with provider.database.session(readonly=True) as session:
+        find_tenant(session, admin.tenant)
+        found = clients.list_clients(session, admin.tenant)
+        return [clients.describe_client(item) for item in found]
+
+
+@router.post(
+    "/tenants/{tenant_id}/clients",
+    status_code=201,
+    response_model=CreatedClient,
+    summary="Register a client (its secret is in this answer only)",
+)
+async def create_client(
+    request: Request, response: Response, body: NewClient, admin: ClientsAdmin
+) -> dict[str, Any]:
+    made = await run_in_threadpool(_create, request.app.state.provider, admin, body)
+    response.headers["Location"] = f"/admin/tenants/{admin.tenant}/clients/{made['id']}"
+    response.headers.update(NO_STORE)
+    return made
+
+
+def _create(provider: Provider, admin: Admin, body: NewClient) -> dict[str, Any]:
+    with provider.database.session() as session:
+        find_tenant(session, admin.tenant)
+        made = clients.register_client(
+            session,
+            provider.master,
+            tenant_id=admin.tenant,
+            name=body.name,
+            grant_types=tuple(dict.fromkeys(body.grant_types)),
+            audience=tuple(dict.fromkeys(body.audience)),
+            allowed_scopes=tuple(dict.fromkeys(body.allowed_scopes)),
+            default_scopes=tuple(dict.fromkeys(body.default_scopes)),
+            first_party=body.first_party,
+            confidential=body.confidential,
+            held=admin.principal.scopes,
+            context=admin.context,
+        )
+        return {**clients.describe_client(made.client), "client_secret": made.secret}
+
+
+@router.get(
+    "/tenants/{tenant_id}/clients/{client_id}", response_model=ClientOut, summary="Read a client"
+)
+async def get_client(request: Request, client_id: str, admin: ClientsAdmin) -> dict[str, Any]:
+    return await run_in_threadpool(_get, request.app.state.provider, admin, client_id)
+
+
+def _get(provider: Provider, admin: Admin, client_id: str) -> dict[str, Any]:
+    with provider.database.session(readonly=True) as session:
+        return clients.describe_client(_client(session, admin, client_id))
+
+
+@router.patch(
+    "/tenants/{tenant_id}/clients/{client_id}",
+    response_model=ClientOut,
+    summary="Rename a client, change its scopes, disable or enable it",
+)
+async def update_client(
+    request: Request, client_id: str, body: ClientChange, admin: ClientsAdmin
+) -> dict[str, Any]:
+    return await run_in_threadpool(_update, request.app.state.provider, admin, client_id, body)
+
+
+def _update(provider: Provider, admin: Admin, client_id: str, body: ClientChange) -> dict[str, Any]:
+    with provider.database.session() as session:
+        client = _client(session, admin, client_id)
+        clients.update_client(
+            session,
+            client,
+            name=body.name,
+            allowed_scopes=None if body.allowed_scopes is None else tuple(body.allowed_scopes),
+            default_scopes=None if body.default_scopes is None else tuple(body.default_scopes),
+            status=body.status,
+            cache=provider.clients,
+            held=admin.principal.scopes,
+            context=admin.context,
+        )
+        return clients.describe_client(client)
+
+
+@router.post(
+    "/tenants/{tenant_id}/clients/{client_id}/rotate-secret",
+    response_model=NewSecret,
+    summary="Give a confidential client a new secret (in this answer only)",
+)
+async def rotate_secret(
+    request: Request, response: Response, client_id: str, admin: ClientsAdmin
+) -> dict[str, Any]:
+    secret = await run_in_threadpool(_rotate, request.app.state.provider, admin, client_id)
+    response.headers.update(NO_STORE)
+    return {"client_id": client_id, "client_secret": secret}
+
+
+def _rotate(provider: Provider, admin: Admin, client_id: str) -> str:
+    with provider.database.session() as session:
+        client = _client(session, admin, client_id)
+        return clients.rotate_secret(
+            session, provider.master, client, cache=provider.clients, context=admin.context
+        )

@@ -1,0 +1,83 @@
+"""What the admin API accepts: JSON bodies that refuse unknown members, strings bounded in
+length and storable in every database (UTF-8, no NUL), and checks for path and query values.
+
+>>> from pydantic import TypeAdapter
+>>> TypeAdapter(Name).validate_python("Acme")
+'Acme'
+>>> try:
+...     TypeAdapter(Name).validate_python("a\\x00b")
+... except ValueError as error:
+...     print(error.errors()[0]["msg"])
+Value error, NUL characters are not allowed
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from ...errors import not_found
+
+
+def storable(value: str) -> str:
+    """``value`` if every database can store it: no NUL, no lone surrogate (a ``ValueError``
+    otherwise, which pydantic reports as a 422).
+
+    >>> storable("ada")
+    'ada'
+    """
+    if "\x00" in value:
+        raise ValueError("NUL characters are not allowed")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("the text is not valid Unicode") from None
+    return value
+
+
+def is_storable(value: str, max_length: int) -> bool:
+    """Whether a path or query value can name anything at all (bounded, storable).
+
+    >>> is_storable("ada", 10), is_storable("a" * 11, 10), is_storable("\\x00", 10)
+    (True, False, False)
+    """
+    try:
+        storable(value)
+    except ValueError:
+        return False
+    return 0 < len(value) <= max_length
+
+
+def path_value(value: str, what: str, max_length: int = 200) -> str:
+    """A path parameter naming a ``what``: a value no row can have is a 404, as is a missing row.
+
+    >>> path_value("ada", "user")
+    'ada'
+    """
+    if not is_storable(value, max_length):
+        raise not_found(what)
+    return value
+
+
+class Body(BaseModel):
+    """A JSON request body: unknown members are refused, types are not coerced."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+Storable = AfterValidator(storable)
+
+TenantId = Annotated[str, Field(min_length=1, max_length=63), Storable]
+Name = Annotated[str, Field(min_length=1, max_length=200), Storable]
+Username = Annotated[str, Field(min_length=1, max_length=200), Storable]
+Password = Annotated[str, Field(min_length=1, max_length=1024), Storable]
+Email = Annotated[str, Field(max_length=320), Storable]
+RoleName = Annotated[str, Field(min_length=1, max_length=100), Storable]
+Permission = Annotated[str, Field(min_length=1, max_length=100), Storable]
+Description = Annotated[str, Field(max_length=500), Storable]
+Audience = Annotated[str, Field(min_length=1, max_length=200), Storable]
+GrantType = Annotated[str, Field(min_length=1, max_length=40), Storable]
+
+Permissions = Annotated[list[Permission], Field(max_length=100)]
+RoleNames = Annotated[list[RoleName], Field(max_length=100)]

@@ -1,0 +1,157 @@
+"""``/admin/tenants/{tenant_id}/roles``: a tenant's roles and the permissions they grant
+(``admin:roles``). A change reaches its holders' tokens at their next refresh."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from ...provider import Provider
+from ...services import rbac
+from ...services.tenants import find_tenant
+from ...store.models import Role
+from .auth import Admin, tenant_admin
+from .fields import Body, Description, Permissions, RoleName, path_value
+
+router = APIRouter()
+
+RolesAdmin = Annotated[Admin, Depends(tenant_admin("admin:roles"))]
+
+
+class NewRole(Body):
+    """A role to create."""
+
+    name: RoleName
+    permissions: Permissions = Field(default_factory=list)
+    description: Description = ""
+
+
+class RoleChange(Body):
+    """What to change of a role; members left out stay as they are."""
+
+    permissions: Permissions | None = None
+    description: Description | None = None
+
+
+class RoleOut(BaseModel):
+    """A role as an admin sees it."""
+
+    name: str
+    tenant: str
+    description: str
+    permissions: list[str]
+    created_at: int
+    updated_at: int
+
+
+class RoleList(BaseModel):
+    """Every role of a tenant, by name."""
+
+    roles: list[RoleOut]
+
+
+def describe_role(role: Role) -> dict[str, Any]:
+    """What an admin sees of a role."""
+    return {
+        "name": role.name,
+        "tenant": role.tenant_id,
+        "description": role.description,
+        "permissions": role.permissions.split(),
+        "created_at": role.created_at,
+        "updated_at": role.updated_at,
+    }
+
+
+def _role(session: Session, admin: Admin, name: str) -> Role:
+    return rbac.find_role(session, admin.tenant, path_value(name, "role", 100))
+
+
+@router.get("/tenants/{tenant_id}/roles", response_model=RoleList, summary="List roles")
+async def list_roles(request: Request, admin: RolesAdmin) -> dict[str, Any]:
+    return {"roles": await run_in_threadpool(_list, request.app.state.provider, admin)}
+
+
+def _list(provider: Provider, admin: Admin) -> list[dict[str, Any]]:
+    with provider.database.session(readonly=True) as session:
+        find_tenant(session, admin.tenant)
+        return [describe_role(role) for role in rbac.list_roles(session, admin.tenant)]
+
+
+@router.post(
+    "/tenants/{tenant_id}/roles", status_code=201, response_model=RoleOut, summary="Create a role"
+)
+async def create_role(
+    request: Request, response: Response, body: NewRole, admin: RolesAdmin
+) -> dict[str, Any]:
+    made = await run_in_threadpool(_create, request.app.state.provider, admin, body)
+    response.headers["Location"] = f"/admin/tenants/{admin.tenant}/roles/{made['name']}"
+    return made
+
+
+def _create(provider: Provider, admin: Admin, body: NewRole) -> dict[str, Any]:
+    with provider.database.session() as session:
+        find_tenant(session, admin.tenant)
+        role = rbac.create_role(
+            session,
+            tenant_id=admin.tenant,
+            name=body.name,
+            permissions=body.permissions,
+            description=body.description,
+            held=admin.principal.scopes,
+            context=admin.context,
+        )
+        return describe_role(role)
+
+
+@router.get("/tenants/{tenant_id}/roles/{name}", response_model=RoleOut, summary="Read a role")
+async def get_role(request: Request, name: str, admin: RolesAdmin) -> dict[str, Any]:
+    return await run_in_threadpool(_get, request.app.state.provider, admin, name)
+
+
+def _get(provider: Provider, admin: Admin, name: str) -> dict[str, Any]:
+    with provider.database.session(readonly=True) as session:
+        return describe_role(_role(session, admin, name))
+
+
+@router.patch(
+    "/tenants/{tenant_id}/roles/{name}",
+    response_model=RoleOut,
+    summary="Change a role's permissions or description",
+)
+async def update_role(
+    request: Request, name: str, body: RoleChange, admin: RolesAdmin
+) -> dict[str, Any]:
+    return await run_in_threadpool(_update, request.app.state.provider, admin, name, body)
+
+
+def _update(provider: Provider, admin: Admin, name: str, body: RoleChange) -> dict[str, Any]:
+    with provider.database.session() as session:
+        role = rbac.update_role(
+            session,
+            _role(session, admin, name),
+            permissions=body.permissions,
+            description=body.description,
+            held=admin.principal.scopes,
+            context=admin.context,
+        )
+        return describe_role(role)
+
+
+@router.delete(
+    "/tenants/{tenant_id}/roles/{name}",
+    status_code=204,
+    response_class=Response,
+    summary="Delete a role (its holders lose it)",
+)
+async def delete_role(request: Request, name: str, admin: RolesAdmin) -> Response:
+    await run_in_threadpool(_delete, request.app.state.provider, admin, name)
+    return Response(status_code=204)
+
+
+def _delete(provider: Provider, admin: Admin, name: str) -> None:
+    with provider.database.session() as session:
+        rbac.delete_role(session, _role(session, admin, name), context=admin.context)

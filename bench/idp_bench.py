@@ -315,6 +315,11 @@ def serve(fixture: Fixture, workdir: Path, cpu: int | None = SERVER_CPU) -> Iter
         TESSERA_PORT=str(port),
         TESSERA_WORKERS="1",
         TESSERA_BOOTSTRAP="false",
+        # The login scenario sends one account's right password from PASSWORD_CONNECTIONS
+        # connections at once; the lockout counts attempts in flight against an account's free
+        # attempts (a burst of guesses is refused like a series), so it would refuse some. The
+        # throttle still runs on every login; only its allowance is raised.
+        TESSERA_LOCKOUT_FREE_ATTEMPTS=str(PASSWORD_CONNECTIONS * 4),
     )
     log = workdir / f"server-{port}.log"
     with log.open("wb") as output:

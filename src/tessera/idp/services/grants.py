@@ -367,10 +367,10 @@ def refresh_with(
         if user is None or effective_status(user, now) != "active":
             provider.refresh.revoke_family(session, family, "user-inactive", now)
             return Refused("the user is no longer active", family)
-        # Roles and permissions are read again: a change reaches the token at its next refresh.
-        access = access_of(session, user.id)
-        scope = permitted_scope(scope, access.permissions)
-        extra["roles"] = list(access.roles)
+        # Roles and permissions are read again (with the family): a change reaches the token at
+        # its next refresh.
+        scope = permitted_scope(scope, result.access.permissions)
+        extra["roles"] = list(result.access.roles)
     issued = provider.issuer.issue(
         tenant_id=family.tenant_id,
         subject=family.subject,

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from ..config import Settings
 from ..store.models import RefreshFamily, RefreshToken, User
 from .audit import Context, record
+from .rbac import Access, access_columns, access_from
 from .secrets import MasterKey, new_secret
 
 PURPOSE = "refresh-token"
@@ -45,7 +46,7 @@ _CLAIM = (
     .execution_options(synchronize_session=False)
 )
 _FAMILY_WITH_USER = (
-    select(RefreshFamily, User)
+    select(RefreshFamily, User, *access_columns(RefreshFamily.user_id))
     .outerjoin(User, User.id == RefreshFamily.user_id)
     .where(RefreshFamily.id == bindparam("family"))
 )
@@ -57,6 +58,7 @@ class Rotated:
 
     family: RefreshFamily
     token: str
+    access: Access  # the user's roles and permissions now (none for a client's own family)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,15 +162,17 @@ class RefreshTokens:
             _CLAIM, {"digest": self.digest(token), "client": client_id, "now": now}
         ).first()
         if claimed is not None:
-            family = self._family_with_user(session, claimed[0])
-            return Rotated(family, self._mint(session, family, now))
+            family, access = self._family_with_user(session, claimed[0])
+            return Rotated(family, self._mint(session, family, now), access)
         return self._refusal(session, token, client_id=client_id, now=now, context=context)
 
-    def _family_with_user(self, session: Session, family_id: str) -> RefreshFamily:
-        # The user comes along in the same query: the grant needs their status and roles next.
-        row = session.execute(_FAMILY_WITH_USER, {"family": family_id}).one()
-        family: RefreshFamily = row[0]
-        return family
+    def _family_with_user(self, session: Session, family_id: str) -> tuple[RefreshFamily, Access]:
+        # The user and their access come along in the same query: the grant needs their
+        # status, roles and permissions next.
+        family, _, names, permissions = session.execute(
+            _FAMILY_WITH_USER, {"family": family_id}
+        ).one()
+        return family, access_from(names, permissions)
 
     def _refusal(
         self,

@@ -9,7 +9,7 @@ True
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -45,18 +45,6 @@ DescriptionOption = Annotated[
 ]
 
 
-def describe_role(role: Role) -> dict[str, Any]:
-    """What an admin sees of a role."""
-    return {
-        "name": role.name,
-        "tenant": role.tenant_id,
-        "description": role.description,
-        "permissions": role.permissions.split(),
-        "created_at": role.created_at,
-        "updated_at": role.updated_at,
-    }
-
-
 def _find(session: Session, tenant_id: str, name: str) -> Role:
     from tessera.idp.services import rbac, tenants
 
@@ -88,7 +76,7 @@ def create(
             description=description or "",
             context=context(),
         )
-        document = describe_role(role)
+        document = rbac.describe_role(role)
     show(f"Role {name} ({tenant_id}) created", document, json_output=json_output)
 
 
@@ -99,15 +87,17 @@ def list_roles(tenant_id: TenantOption, json_output: JsonOption = False) -> None
 
     with refusals(json_output), transaction(readonly=True) as (_, session):
         tenants.find_tenant(session, tenant_id)
-        rows = [describe_role(role) for role in rbac.list_roles(session, tenant_id)]
+        rows = [rbac.describe_role(role) for role in rbac.list_roles(session, tenant_id)]
     listing("roles", rows, ("name", "permissions", "description"), json_output=json_output)
 
 
 @app.command("show")
 def show_role(tenant_id: TenantOption, name: NameArgument, json_output: JsonOption = False) -> None:
     """Show a role and its permissions."""
+    from tessera.idp.services import rbac
+
     with refusals(json_output), transaction(readonly=True) as (_, session):
-        document = describe_role(_find(session, tenant_id, name))
+        document = rbac.describe_role(_find(session, tenant_id, name))
     show(f"Role {name} ({tenant_id})", document, json_output=json_output)
 
 
@@ -147,11 +137,11 @@ def update(
                 current = role.permissions.split() if start is None else list(start)
                 dropped = set(words(remove) or ())
                 wanted = [item for item in (*current, *(words(add) or ())) if item not in dropped]
-            before = describe_role(role)
+            before = rbac.describe_role(role)
             rbac.update_role(
                 session, role, permissions=wanted, description=description, context=context()
             )
-            document = describe_role(role)
+            document = rbac.describe_role(role)
             changed = [field for field in document if document[field] != before[field]]
             document["updated"] = [field for field in changed if field != "updated_at"]
     show(f"Role {name} ({tenant_id})", document, json_output=json_output)

@@ -123,6 +123,18 @@ def find_role(session: Session, tenant_id: str, name: str) -> Role:
     return role
 
 
+def describe_role(role: Role) -> dict[str, Any]:
+    """What an admin sees of a role (the REST API and the CLI alike)."""
+    return {
+        "name": role.name,
+        "tenant": role.tenant_id,
+        "description": role.description,
+        "permissions": role.permissions.split(),
+        "created_at": role.created_at,
+        "updated_at": role.updated_at,
+    }
+
+
 def list_roles(session: Session, tenant_id: str) -> list[Role]:
     """Every role of ``tenant_id``, by name."""
     return list(

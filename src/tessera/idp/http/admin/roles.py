@@ -54,18 +54,6 @@ class RoleList(BaseModel):
     roles: list[RoleOut]
 
 
-def describe_role(role: Role) -> dict[str, Any]:
-    """What an admin sees of a role."""
-    return {
-        "name": role.name,
-        "tenant": role.tenant_id,
-        "description": role.description,
-        "permissions": role.permissions.split(),
-        "created_at": role.created_at,
-        "updated_at": role.updated_at,
-    }
-
-
 def _role(session: Session, admin: Admin, name: str) -> Role:
     return rbac.find_role(session, admin.tenant, path_value(name, "role", 100))
 
@@ -78,7 +66,7 @@ async def list_roles(request: Request, admin: RolesAdmin) -> dict[str, Any]:
 def _list(provider: Provider, admin: Admin) -> list[dict[str, Any]]:
     with provider.database.session(readonly=True) as session:
         find_tenant(session, admin.tenant)
-        return [describe_role(role) for role in rbac.list_roles(session, admin.tenant)]
+        return [rbac.describe_role(role) for role in rbac.list_roles(session, admin.tenant)]
 
 
 @router.post(
@@ -104,7 +92,7 @@ def _create(provider: Provider, admin: Admin, body: NewRole) -> dict[str, Any]:
             held=admin.principal.scopes,
             context=admin.context,
         )
-        return describe_role(role)
+        return rbac.describe_role(role)
 
 
 @router.get("/tenants/{tenant_id}/roles/{name}", response_model=RoleOut, summary="Read a role")
@@ -114,7 +102,7 @@ async def get_role(request: Request, name: str, admin: RolesAdmin) -> dict[str, 
 
 def _get(provider: Provider, admin: Admin, name: str) -> dict[str, Any]:
     with provider.database.session(readonly=True) as session:
-        return describe_role(_role(session, admin, name))
+        return rbac.describe_role(_role(session, admin, name))
 
 
 @router.patch(
@@ -138,7 +126,7 @@ def _update(provider: Provider, admin: Admin, name: str, body: RoleChange) -> di
             held=admin.principal.scopes,
             context=admin.context,
         )
-        return describe_role(role)
+        return rbac.describe_role(role)
 
 
 @router.delete(

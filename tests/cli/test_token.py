@@ -13,6 +13,8 @@ from typer.testing import Result
 
 from tessera import jose
 
+from ..jose.forge import forge_claims
+
 Invoke = Callable[..., Result]
 CleanFailure = Callable[[Result, int], None]
 
@@ -317,6 +319,37 @@ def test_verify_names_the_claim_that_failed(
 
 
 @pytest.mark.parametrize(
+    ("claim", "value"), [("exp", None), ("exp", 1e308), ("sub", None), ("iat", "now")]
+)
+def test_verify_refuses_an_ill_typed_claim_with_exit_1_and_its_code(
+    invoke: Invoke, public_key_file: Path, es256_key: jose.Key, claim: str, value: Any
+) -> None:
+    token = forge_claims({**CLAIMS, "exp": int(time.time()) + 600, claim: value}, es256_key)
+
+    result = invoke("token", "verify", token, "--key", str(public_key_file), *POLICY, "--json")
+
+    assert result.exit_code == 1, result.output
+    document = json.loads(result.stdout)
+    assert (document["valid"], document["code"], document["claim"]) == (
+        False,
+        "invalid_claim",
+        claim,
+    )
+    assert_token_not_shown(result, token)
+
+
+@pytest.mark.parametrize("claims", ['{"exp": null}', '{"iat": "now"}', '{"aud": []}'])
+def test_encode_never_mints_an_ill_typed_claim(
+    invoke: Invoke, key_file: Path, clean_failure: CleanFailure, claims: str
+) -> None:
+    result = invoke("token", "encode", "--key", str(key_file), "--claims", claims)
+
+    clean_failure(result, 2)
+    assert result.stdout == ""
+    assert "cannot sign" in result.stderr
+
+
+@pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--alg", "ES256"], "exactly one of --key or --jwks"),
@@ -397,7 +430,8 @@ def test_inspect_shows_times_in_iso_and_relative_form(invoke: Invoke) -> None:
 
 def test_inspect_json_shape(invoke: Invoke, es256_key: jose.Key) -> None:
     now = int(time.time())
-    token = sign(es256_key, exp=now + 15 * 60 + 30, iat=now, nbf="soon")
+    claims = {**CLAIMS, "exp": now + 15 * 60 + 30, "iat": now, "nbf": "soon"}
+    token = forge_claims(claims, es256_key)
 
     document = json.loads(invoke("token", "inspect", token, "--json").stdout)
 

@@ -30,3 +30,11 @@ def forge(
     if key is not None:
         signature = key.signer(alg or key.default_alg)(signing_input.encode())
     return f"{signing_input}.{segment(signature)}"
+
+
+def forge_claims(claims: dict[str, Any] | bytes, key: Key, alg: str | None = None) -> str:
+    """A correctly signed JWT whose payload is exactly ``claims`` (or raw bytes) — including
+    what ``jwt.encode`` refuses to mint, such as ``"exp": null``."""
+    alg = alg or key.default_alg
+    header = {"alg": alg, "typ": "JWT", "kid": key.kid} if key.kid else {"alg": alg, "typ": "JWT"}
+    return forge(header, claims, key, alg)

@@ -83,7 +83,7 @@ def test_claims_must_be_a_json_serialisable_mapping() -> None:
     with pytest.raises(jose.UsageError):
         jose.jwt.encode(["not", "a", "mapping"], key)  # type: ignore[arg-type]
     with pytest.raises(jose.UsageError):
-        jose.jwt.encode({"sub": object()}, key)
+        jose.jwt.encode({"note": object()}, key)
 
 
 def test_decode_accepts_every_form_of_key() -> None:

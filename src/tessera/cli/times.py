@@ -9,7 +9,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-TIME_CLAIMS = ("exp", "iat", "nbf")
+from tessera import jose
+
+TIME_CLAIMS = jose.claims.NUMERIC_DATES
 
 
 def describe(claim: str, value: Any, *, now: float) -> dict[str, Any]:
@@ -18,12 +20,9 @@ def describe(claim: str, value: Any, *, now: float) -> dict[str, Any]:
     >>> describe("exp", 1_000_000 - 3 * 3600, now=1_000_000)["relative"]
     'expired 3 h ago'
     """
-    if type(value) is not int and type(value) is not float:
+    if not jose.claims.is_numeric_date(value):  # null, a string, a bool, or out of range
         return {"epoch": value, "iso": None, "relative": None}
-    try:
-        moment = datetime.fromtimestamp(value, UTC)
-    except (OverflowError, OSError, ValueError):
-        return {"epoch": value, "iso": None, "relative": None}
+    moment = datetime.fromtimestamp(value, UTC)
     iso = moment.isoformat(timespec="seconds").replace("+00:00", "Z")
     return {"epoch": value, "iso": iso, "relative": relative(claim, value - now)}
 

@@ -138,9 +138,9 @@ class Guard:
             if self._async_source or self._async_status:
                 raise jose.UsageError("an async key source or revocation needs authenticate_async")
             claims = self._verify(token)
+            principal = self._principal(token, claims)
             if self._wants_revocation(rule):
                 self._check_revocation(token, claims, rule, self._status_sync)
-            principal = self._principal(token, claims)
             rule.check(principal, tenant=tenant)
         except GuardError as error:
             self.record(error, principal=principal, route=route)
@@ -170,12 +170,12 @@ class Guard:
             if token is None:
                 raise MissingToken()
             claims = await self._verify_async(token)
+            principal = self._principal(token, claims)
             if self._wants_revocation(rule):
                 if self._async_status:
                     await self._check_revocation_async(token, claims, rule)
                 else:
                     self._check_revocation(token, claims, rule, self._status_sync)
-            principal = self._principal(token, claims)
             rule.check(principal, tenant=tenant)
         except GuardError as error:
             self.record(error, principal=principal, route=route)
@@ -197,7 +197,8 @@ class Guard:
 
         >>> import asyncio
         >>> guard = Guard(keys={"keys": []}, issuer=None, audience=None, algorithms=["ES256"])
-        >>> asyncio.run(guard.authorize_async(Principal.from_claims({}), "t", rule(roles=["x"])))
+        >>> asyncio.run(guard.authorize_async(Principal.from_claims({"sub": "a"}), "t",
+        ...                                    rule(roles=["x"])))
         Traceback (most recent call last):
         ...
         tessera.guard.errors.Forbidden: insufficient_role
@@ -287,9 +288,12 @@ class Guard:
             known = principals.get(token)
             if known is not None:
                 return known
-        principal = Principal.from_claims(
-            claims, tenant_claim=self._tenant_claim, roles_claim=self._roles_claim
-        )
+        try:
+            principal = Principal.from_claims(
+                claims, tenant_claim=self._tenant_claim, roles_claim=self._roles_claim
+            )
+        except jose.ClaimError as error:
+            raise TokenRefused.from_jose(error) from None
         if principals is not None:
             if len(principals) >= self._principals_max:
                 principals.clear()

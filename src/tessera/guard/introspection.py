@@ -24,6 +24,8 @@ from typing import Any
 
 import httpx
 
+from tessera import jose
+
 from .errors import FetchError, RevocationUnavailable
 from .fetch import DEFAULT_TIMEOUT, Fetched, afetch_json, check_url, fetch_json
 
@@ -52,7 +54,7 @@ class _Answers:
 
     def put(self, key: bytes, active: bool, claims: Mapping[str, Any]) -> None:
         exp = claims.get("exp")
-        horizon = float(exp) if isinstance(exp, int | float) else time.time() + self.ttl
+        horizon = float(exp) if jose.claims.is_numeric_date(exp) else time.time() + self.ttl
         until = horizon if not active else min(horizon, time.time() + self.ttl)
         with self._lock:
             self._entries[key] = (active, until)

@@ -22,6 +22,8 @@ import time
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
+from tessera import jose
+
 
 @runtime_checkable
 class RevocationList(Protocol):
@@ -70,7 +72,7 @@ def is_revoked(revocations: RevocationList, claims: Mapping[str, Any]) -> bool:
         not_before = revocations.not_before(sub)
         if not_before is not None:
             iat = claims.get("iat")
-            return not isinstance(iat, int | float) or not_before > iat
+            return not jose.claims.is_numeric_date(iat) or not_before > iat
     return False
 
 

@@ -7,7 +7,7 @@
 'ada'
 """
 
-from . import algorithms, b64, json, jws, jwt
+from . import algorithms, b64, claims, json, jws, jwt
 from .errors import (
     AlgorithmNotAllowed,
     ClaimError,
@@ -54,6 +54,7 @@ __all__ = [
     "Verifier",
     "algorithms",
     "b64",
+    "claims",
     "json",
     "jws",
     "jwt",

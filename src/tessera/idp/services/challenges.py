@@ -124,10 +124,10 @@ class Challenges:
         except jose.JoseError:
             raise invalid_grant("mfa_token invalid or expired") from None
         strings = ("sub", "tenant", "client_id", "purpose", "jti")
-        optional = (claims.get("scope"), claims.get("resource"), claims.get("via", ""))
+        optional_strings = ("scope", "resource", "via")  # absent, or a string: never null
         if (
-            not all(isinstance(claims[name], str) for name in strings)
-            or not all(value is None or isinstance(value, str) for value in optional)
+            not all(type(claims[name]) is str for name in strings)
+            or not all(type(claims.get(name, "")) is str for name in optional_strings)
             or claims["purpose"] not in PURPOSES
             or type(claims["auth_time"]) is not int
         ):

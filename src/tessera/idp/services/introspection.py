@@ -60,7 +60,7 @@ def _access(
         claims = issuer.verifier(now).verify(token, now=now)
     except jose.InvalidToken:
         return dict(INACTIVE)
-    if claims.get("tenant") != caller.tenant_id or revocations.is_revoked(session, claims):
+    if claims["tenant"] != caller.tenant_id or revocations.is_revoked(session, claims):
         return dict(INACTIVE)
     return {"active": True, "token_type": "Bearer", **claims}
 

@@ -6,11 +6,15 @@ there once the transaction has committed, so every guard learns of it at once.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+
+from tessera import jose
 
 from ..store.database import after_commit
 from ..store.models import RevokedToken, SubjectNotBefore
@@ -36,14 +40,13 @@ class Revocations:
         self.fanout = fanout
 
     def revoke_access_token(self, session: Session, claims: dict[str, Any]) -> None:
-        """Put an access token's ``jti`` on the blocklist until its ``exp``."""
-        jti, expires_at = str(claims["jti"]), int(claims["exp"])
+        """Put an access token's ``jti`` on the blocklist until its ``exp``.
+
+        ``claims`` come from ``TokenIssuer.verifier()``: ``jti`` and ``tenant`` are strings,
+        ``exp`` a NumericDate (a float rounds up, so the entry never ends before the token)."""
+        jti, expires_at = claims["jti"], math.ceil(claims["exp"])
         if session.get(RevokedToken, jti) is None:
-            session.add(
-                RevokedToken(
-                    jti=jti, tenant_id=str(claims.get("tenant", "")), expires_at=expires_at
-                )
-            )
+            session.add(RevokedToken(jti=jti, tenant_id=claims["tenant"], expires_at=expires_at))
             session.flush()
         if self.fanout is not None:
             fanout = self.fanout
@@ -82,14 +85,25 @@ class Revocations:
             fanout, stored, until = self.fanout, row.not_before, row.expires_at
             after_commit(session, lambda: fanout.not_before(tenant_id, subject, stored, until))
 
-    def is_revoked(self, session: Session, claims: dict[str, Any]) -> bool:
-        """Whether a verified access token has been revoked (by ``jti`` or by not-before)."""
-        if session.get(RevokedToken, str(claims.get("jti", ""))) is not None:
+    def is_revoked(self, session: Session, claims: Mapping[str, Any]) -> bool:
+        """Whether a verified access token has been revoked (by ``jti`` or by not-before).
+
+        Any claims may come here (the admin guard passes what its policy verified), so each is
+        read for what it must be: a ``jti``, ``tenant`` or ``sub`` that is not a string names
+        nothing that can be revoked, and a token without a NumericDate ``iat`` cannot show it
+        came after a logout, so a not-before refuses it."""
+        jti = claims.get("jti")
+        if type(jti) is str and session.get(RevokedToken, jti) is not None:
             return True
+        tenant_id, subject = claims.get("tenant"), claims.get("sub")
+        if type(tenant_id) is not str or type(subject) is not str:
+            return False
         not_before = session.scalar(
             select(SubjectNotBefore.not_before).where(
-                SubjectNotBefore.tenant_id == str(claims.get("tenant", "")),
-                SubjectNotBefore.subject == str(claims.get("sub", "")),
+                SubjectNotBefore.tenant_id == tenant_id, SubjectNotBefore.subject == subject
             )
         )
-        return not_before is not None and int(claims.get("iat", 0)) < not_before
+        if not_before is None:
+            return False
+        iat = claims.get("iat")
+        return not jose.claims.is_numeric_date(iat) or iat < not_before

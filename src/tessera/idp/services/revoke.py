@@ -56,15 +56,15 @@ def revoke(
             claims = provider.issuer.verifier(now).verify(token, now=now)
         except jose.InvalidToken:
             continue
-        if claims.get("client_id") != client.id:
+        if claims["client_id"] != client.id:
             raise OAuthError("unauthorized_client", "the token belongs to another client")
         provider.revocations.revoke_access_token(session, claims)
         record(
             session,
             "token.revoked",
-            tenant_id=str(claims.get("tenant", "")),
+            tenant_id=claims["tenant"],
             context=context,
-            subject=str(claims.get("sub")),
+            subject=claims["sub"],
             client_id=client.id,
             details={"kind": "access", "jti": claims["jti"]},
         )

@@ -270,14 +270,14 @@ def user_of_access_token(provider: Provider, session: Session, token: str) -> Us
         raise OAuthError("invalid_token", "access token invalid or expired", 401) from None
     if provider.revocations.is_revoked(session, claims):
         raise OAuthError("invalid_token", "access token revoked", 401)
-    subject, tenant_id = claims.get("sub"), claims.get("tenant")
-    user = session.get(User, subject) if isinstance(subject, str) and len(subject) <= 36 else None
+    # The provider's verifier guarantees sub, tenant and client_id are strings.
+    subject, tenant_id = claims["sub"], claims["tenant"]
+    user = session.get(User, subject) if len(subject) <= 36 else None
     if user is None or user.tenant_id != tenant_id or effective_status(user) != "active":
         raise OAuthError("invalid_token", "the token does not belong to an active user", 401)
     # Only the provider's own apps manage a factor: a third-party app holding a user's token
     # must not enrol an authenticator of its choosing.
-    client_id = claims.get("client_id")
-    client = session.get(Client, client_id) if isinstance(client_id, str) else None
+    client = session.get(Client, claims["client_id"])
     if client is None or not client.first_party or client.tenant_id != user.tenant_id:
         raise OAuthError("invalid_token", "the token was not issued to a first-party app", 401)
     return user

@@ -79,7 +79,8 @@ class TokenIssuer:
 
     def verifier(self, now: float | None = None) -> jose.Verifier:
         """A Verifier for tokens this provider signed (its own published keys), reused until
-        the published keys change."""
+        the published keys change. What it returns has the types :func:`check_own_claims`
+        names, so its callers read ``claims["tenant"]`` without asking again."""
         jwks = self._keyring.jwks(now)
         cached = self._verifier
         if cached is not None and cached[0] is jwks:
@@ -90,7 +91,27 @@ class TokenIssuer:
             issuer=self._settings.issuer,
             audience=jose.ANY_AUDIENCE,  # the provider answers for every audience it serves
             typ=ACCESS_TOKEN_TYP,
-            require=("exp", "iat", "jti", "sub", "client_id"),
+            require=("exp", "iat", "jti", "sub", "client_id", "tenant"),
+            check=check_own_claims,
         )
         self._verifier = (jwks, verifier)
         return verifier
+
+
+def check_own_claims(claims: dict[str, Any]) -> None:
+    """Refuse an access token of this provider whose private claims are not what it mints:
+    ``client_id`` and ``tenant`` are non-empty strings, ``scope`` a string (registered claims
+    are checked by ``tessera.jose``; ``sub``, ``jti``, ``iat`` are required).
+
+    >>> check_own_claims({"client_id": "web", "tenant": "acme", "scope": ""})
+    >>> check_own_claims({"client_id": "web", "tenant": None})
+    Traceback (most recent call last):
+    ...
+    tessera.jose.errors.ClaimError: tenant must be a non-empty string
+    """
+    for name in ("client_id", "tenant"):
+        value = claims.get(name)
+        if type(value) is not str or not value:
+            raise jose.ClaimError(f"{name} must be a non-empty string", name)
+    if "scope" in claims and type(claims["scope"]) is not str:
+        raise jose.ClaimError("scope must be a space-separated string", "scope")

@@ -8,10 +8,11 @@ permission and a token of that tenant — or of a system admin (the system tenan
 ``admin:tenants``); system routes need a system permission and a token of the system tenant.
 
 >>> from tessera.guard import Principal
->>> ada = Principal.from_claims({"tenant": "acme", "scope": "admin:users"})
+>>> ada = Principal.from_claims({"sub": "ada", "tenant": "acme", "scope": "admin:users"})
 >>> may_act_on(ada, "acme"), may_act_on(ada, "globex")
 (True, False)
->>> root = Principal.from_claims({"tenant": "default", "scope": "admin:users admin:tenants"})
+>>> root = Principal.from_claims({"sub": "root", "tenant": "default",
+...                               "scope": "admin:users admin:tenants"})
 >>> may_act_on(root, "globex")
 True
 """

@@ -128,23 +128,32 @@ def free_port() -> int:
 class Server:
     """``tessera serve`` in a process of its own, its output in a file."""
 
-    def __init__(self, directory: Path, port: int, name: str) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        port: int,
+        name: str,
+        *,
+        args: tuple[str, ...] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.port = port
         self.base = f"http://127.0.0.1:{port}"
         self.log = directory / f"{name}.log"
-        env = {key: value for key, value in os.environ.items() if not key.startswith("TESSERA_")}
-        env.update(
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
+        environment.update(
             TESSERA_DATABASE_URL=f"sqlite:///{directory / 'var' / 'tessera.db'}",
             TESSERA_MASTER_KEY_FILE=str(directory / "var" / "master.key"),
             PYTHONUNBUFFERED="1",
             NO_COLOR="1",
             COLUMNS="200",
+            **(env or {}),
         )
         with self.log.open("wb") as output:
             self.process = subprocess.Popen(
-                [str(TESSERA), "serve", "--port", str(port)],
+                [str(TESSERA), "serve", *(args if args is not None else ("--port", str(port)))],
                 cwd=directory,
-                env=env,
+                env=environment,
                 stdout=output,
                 stderr=subprocess.STDOUT,
             )
@@ -177,12 +186,12 @@ class Server:
 
 
 @pytest.fixture
-def serve(tmp_path: Path) -> Iterator[Callable[[str], Server]]:
+def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     port = free_port()
     started: list[Server] = []
 
-    def start(name: str) -> Server:
-        server = Server(tmp_path, port, name)
+    def start(name: str, **options: Any) -> Server:
+        server = Server(tmp_path, port, name, **options)
         started.append(server)
         server.wait_ready()
         return server
@@ -266,3 +275,41 @@ def test_serve_prints_credentials_once_and_its_curl_line_gets_a_token(
         == (jose.jwt.decode_unverified(login.json()["access_token"])[0]["kid"])
     )
     second.stop()
+
+
+def test_the_issuer_follows_tessera_port(tmp_path: Path) -> None:
+    port = free_port()
+    server = Server(tmp_path, port, "env-port", args=(), env={"TESSERA_PORT": str(port)})
+    try:
+        server.wait_ready()
+        base = f"http://127.0.0.1:{port}"
+        discovery = httpx.get(f"{base}/.well-known/openid-configuration", timeout=10).json()
+        assert discovery["issuer"] == base
+        assert discovery["jwks_uri"] == f"{base}/.well-known/jwks.json"
+        banner = server.output()
+        assert f"on {base}" in banner and ":8000" not in banner
+        demo = re.search(r"demo client\s+(\S+) / (\S+)", banner)
+        assert demo, banner
+        token = client_credentials(base, demo.group(1), demo.group(2))["access_token"]
+        assert verify_at(base, token)["iss"] == base
+    finally:
+        server.stop()
+
+
+def test_an_explicit_issuer_that_is_not_where_the_server_listens_is_said_once(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    env = {"TESSERA_PORT": str(port), "TESSERA_ISSUER": "https://id.example"}
+    server = Server(tmp_path, port, "explicit", args=(), env=env)
+    try:
+        server.wait_ready()
+        banner = server.output()
+        assert "on https://id.example" in banner
+        assert banner.count(f"listening on http://127.0.0.1:{port}") == 1
+        discovery = httpx.get(
+            f"http://127.0.0.1:{port}/.well-known/openid-configuration", timeout=10
+        ).json()
+        assert discovery["issuer"] == "https://id.example"
+    finally:
+        server.stop()

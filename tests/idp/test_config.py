@@ -62,3 +62,37 @@ def test_unknown_keys_in_the_file_are_refused(
     monkeypatch.setenv("TESSERA_CONFIG", str(config))
     with pytest.raises(ValidationError):
         Settings()
+
+
+def _clean(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("TESSERA_CONFIG", "TESSERA_ISSUER", "TESSERA_HOST", "TESSERA_PORT"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_the_issuer_follows_the_port_and_host_unless_it_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _clean(monkeypatch)
+    monkeypatch.setenv("TESSERA_PORT", "19102")
+    assert Settings().issuer == "http://127.0.0.1:19102"
+    assert Settings(port=19103).issuer == "http://127.0.0.1:19103"
+    assert Settings(host="localhost", port=9000).issuer == "http://localhost:9000"
+    # Every interface: clients on this machine reach it on the loopback address.
+    assert Settings(host="0.0.0.0", port=9000).issuer == "http://127.0.0.1:9000"
+    assert Settings(host="::", port=9000).issuer == "http://[::1]:9000"
+    assert Settings(host="::1", port=9000).issuer == "http://[::1]:9000"
+    config = tmp_path / "tessera.toml"
+    config.write_text("port = 7000\n")
+    monkeypatch.delenv("TESSERA_PORT")
+    monkeypatch.setenv("TESSERA_CONFIG", str(config))
+    assert Settings().issuer == "http://127.0.0.1:7000"
+
+
+def test_an_explicit_issuer_is_kept_whatever_the_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    _clean(monkeypatch)
+    monkeypatch.setenv("TESSERA_PORT", "19102")
+    monkeypatch.setenv("TESSERA_ISSUER", "https://id.example/")
+    settings = Settings()
+    assert (settings.issuer, settings.port) == ("https://id.example", 19102)
+    assert settings.listen_url == "http://127.0.0.1:19102"
+    assert Settings(issuer="https://other.example", port=1).issuer == "https://other.example"

@@ -39,9 +39,14 @@ EventOption = Annotated[
 OutcomeOption = Annotated[str | None, typer.Option(help="Only this outcome (success, failure).")]
 SinceOption = Annotated[
     str | None,
-    typer.Option(help="From this time on: RFC 3339, epoch seconds, or an age such as 1h, 7d."),
+    typer.Option(
+        metavar="TIME",
+        help="From this time on: RFC 3339, epoch seconds, or an age such as 1h, 7d.",
+    ),
 ]
-UntilOption = Annotated[str | None, typer.Option(help="Before this time (same forms as --since).")]
+UntilOption = Annotated[
+    str | None, typer.Option(metavar="TIME", help="Before this time (same forms as --since).")
+]
 
 
 def parse_moment(text: str, *, now: float) -> int:
@@ -157,14 +162,22 @@ def tail(
     count: Annotated[
         int,
         typer.Option(
-            "--lines", "-n", help="How many of the last matches to show.", min=1, max=1000
+            "--lines",
+            "-n",
+            metavar="N",
+            help="How many of the last matches to show.",
+            min=1,
+            max=1000,
         ),
     ] = 20,
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep showing new matches until Ctrl-C.")
     ] = False,
     interval: Annotated[
-        float, typer.Option(help="Seconds between polls with --follow.", min=0.05, max=3600)
+        float,
+        typer.Option(
+            metavar="SECONDS", help="Seconds between polls with --follow.", min=0.05, max=3600
+        ),
     ] = 1.0,
     json_output: Annotated[
         bool, typer.Option("--json", help="JSON Lines: one event per line.")
@@ -217,9 +230,11 @@ def export(
     since: SinceOption = None,
     until: UntilOption = None,
     output: Annotated[
-        str, typer.Option("--output", "-o", help="File to write, or - for stdout.")
+        str, typer.Option("--output", "-o", metavar="FILE", help="File to write, or - for stdout.")
     ] = "-",
-    force: Annotated[bool, typer.Option(help="Replace the output file if it exists.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace the output file if it exists.")
+    ] = False,
 ) -> None:
     """Export every match as JSON Lines (one event per line), oldest first.
 

@@ -22,7 +22,10 @@ from .keyfiles import load_key
 from .output import JsonOption, emit_json, emit_text, handled, note
 from .params import ALGORITHM_HELP, check_algorithm
 
-app = typer.Typer(help="Generate keys and show their public half or thumbprint.")
+app = typer.Typer(
+    help="Keys: generate a key file, show its public half or thumbprint; rotate and list the"
+    " provider's signing keys."
+)
 
 
 class KeyFormat(StrEnum):
@@ -52,7 +55,9 @@ def generate(
     key_format: FormatOption = KeyFormat.jwk,
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="Write to this new file (mode 0600) instead of stdout."),
+        typer.Option(
+            "--out", metavar="FILE", help="Write to this new file (mode 0600) instead of stdout."
+        ),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists.")] = False,
     json_output: JsonOption = False,

@@ -13,8 +13,9 @@ import typer
 
 from tessera import __version__
 
-from . import admin, audit, keys, provider, token
+from . import admin, audit, help, keys, provider, token
 
+help.install()
 app = typer.Typer(
     name="tessera",
     no_args_is_help=True,

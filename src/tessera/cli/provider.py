@@ -56,17 +56,26 @@ def _settings(**overrides: Any) -> Any:
     from tessera.idp.config import Settings
 
     given = {name: value for name, value in overrides.items() if value is not None}
-    settings = Settings(**given)
-    if "issuer" not in settings.model_fields_set and ("host" in given or "port" in given):
-        settings = Settings(**given, issuer=f"http://{settings.host}:{settings.port}")
-    return settings
+    return Settings(**given)  # without an explicit issuer, it follows host and port
 
 
 @serve_app.command("serve")
 def serve(
-    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
-    workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+    host: Annotated[
+        str | None,
+        typer.Option(help="Address to listen on (default: TESSERA_HOST, else 127.0.0.1)."),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            help="Port to listen on (default: TESSERA_PORT, else 8000); without TESSERA_ISSUER"
+            " the issuer follows it."
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(metavar="N", help="Worker processes (default: TESSERA_WORKERS, else 1)."),
+    ] = None,
 ) -> None:
     """Start the identity provider.
 
@@ -110,6 +119,8 @@ def serve(
 def _banner(settings: Any, first: Any) -> None:
     console = Console(highlight=False, soft_wrap=True)
     console.print(f"\n[bold]Tessera identity provider[/] on {settings.issuer}")
+    if settings.issuer != settings.listen_url:
+        console.print(f"  listening on {settings.listen_url} (the issuer is set explicitly)")
     console.print(f"  database   {settings.database_url}")
     console.print(f"  discovery  {settings.issuer}/.well-known/openid-configuration")
     console.print(f"  API docs   {settings.issuer}/docs")
@@ -147,7 +158,7 @@ def upgrade(json_output: JsonOption = False) -> None:
 
 def rotate(
     immediate: Annotated[
-        bool, typer.Option(help="Sign with the new key at once (a compromised key).")
+        bool, typer.Option("--immediate", help="Sign with the new key at once (a compromised key).")
     ] = False,
     json_output: JsonOption = False,
 ) -> None:

@@ -39,15 +39,25 @@ def encode(
     key_file: Annotated[
         Path,
         typer.Option(
-            "--key", help="Private key file (JWK or PEM) or HMAC key.", show_default=False
+            "--key",
+            metavar="FILE",
+            help="Private key file (JWK or PEM) or HMAC key.",
+            show_default=False,
         ),
     ],
     claims: Annotated[
-        str, typer.Option("--claims", help="Claims: JSON text, or @FILE.", show_default=False)
+        str,
+        typer.Option(
+            "--claims", metavar="JSON", help="Claims: JSON text, or @FILE.", show_default=False
+        ),
     ],
     lifetime: Annotated[
         str | None,
-        typer.Option("--exp", help="Lifetime such as 30s, 15m, 2h, 7d: sets exp (and iat)."),
+        typer.Option(
+            "--exp",
+            metavar="DURATION",
+            help="Lifetime such as 30s, 15m, 2h, 7d: sets exp (and iat).",
+        ),
     ] = None,
     alg: Annotated[
         str | None, typer.Option("--alg", help="Algorithm (default: the key's).")
@@ -96,19 +106,33 @@ def verify(
         ),
     ],
     key_file: Annotated[
-        Path | None, typer.Option("--key", help="Verification key file (JWK or PEM).")
+        Path | None,
+        typer.Option("--key", metavar="FILE", help="Verification key file (JWK or PEM)."),
     ] = None,
-    jwks_file: Annotated[Path | None, typer.Option("--jwks", help="JWK Set file.")] = None,
+    jwks_file: Annotated[
+        Path | None, typer.Option("--jwks", metavar="FILE", help="JWK Set file.")
+    ] = None,
     issuers: Annotated[
         list[str] | None,
-        typer.Option("--iss", help="Accepted issuer (exact match), repeatable; iss is required."),
+        typer.Option(
+            "--iss",
+            metavar="ISSUER",
+            help="Accepted issuer, exact match; repeatable. Given, the token must carry one;"
+            " not given, iss is not checked.",
+        ),
     ] = None,
     audiences: Annotated[
         list[str] | None,
-        typer.Option("--aud", help="Accepted audience, repeatable; aud is required."),
+        typer.Option(
+            "--aud",
+            metavar="AUDIENCE",
+            help="Accepted audience; repeatable. Given, the token's aud must name one; not"
+            " given, a token with an aud is refused.",
+        ),
     ] = None,
     leeway: Annotated[
-        float, typer.Option("--leeway", min=0, help="Clock skew allowed, in seconds.")
+        float,
+        typer.Option("--leeway", metavar="SECONDS", min=0, help="Clock skew allowed, in seconds."),
     ] = 0,
     json_output: JsonOption = False,
 ) -> None:

@@ -1,5 +1,6 @@
 """FastAPI: ``Security(auth.require(scopes=[...]))`` dependencies that inject the ``Principal`` and
 show in OpenAPI as a bearer (or OAuth2, with its scopes) security scheme.
+The request's header block is bounded by the server, not here: see ``tessera.guard.transport``.
 
 ``FastAPIGuard(guard, app=app)`` installs the handler that answers refusals per RFC 6750 (JSON
 body, ``WWW-Authenticate``); without it FastAPI still answers with the right status and headers.

@@ -1,5 +1,6 @@
 """Flask: an extension with ``init_app``, a ``@auth.required(...)`` decorator, and the principal
 on ``flask.g.principal``. Refusals are answered per RFC 6750 (JSON body, ``WWW-Authenticate``).
+The request's header block is bounded by the server, not here: see ``tessera.guard.transport``.
 
 >>> from flask import Flask
 >>> from tessera import jose

@@ -1,5 +1,6 @@
 """Starlette: an ``AuthenticationBackend``, so ``AuthenticationMiddleware``, ``request.user``,
 ``request.auth.scopes`` and Starlette's own ``@requires(...)`` work unchanged.
+The request's header block is bounded by the server, not here: see ``tessera.guard.transport``.
 
 A request without a token stays anonymous (``request.user.is_authenticated`` is false); a bad
 token is answered by :func:`on_error` with RFC 6750's 401 (or 400/403/503). Routes that need

@@ -6,6 +6,12 @@ there is none, or raises: two ways at once, a token in the query, or a bad heade
 ``InvalidRequest`` (400); a cookie on an unsafe method without a matching CSRF header is
 ``CsrfFailed`` (403). The CSRF comparison is constant-time.
 
+A token longer than ``jose``'s bound (64 KiB) is refused before it is parsed; the request's whole
+header block is the server's to bound, before the app runs. With uvicorn, ``--http h11
+--h11-max-incomplete-event-size 16384`` (the default parser, httptools, has no bound); with
+gunicorn (Flask), ``--limit-request-fields 100 --limit-request-field_size 8190``; behind nginx,
+``large_client_header_buffers 4 16k``. Each answers an oversized header block before the app.
+
 >>> Transport().extract(method="GET", authorization=["Bearer abc.def.ghi"])
 'abc.def.ghi'
 >>> cookies = {"access_token": "abc.def.ghi", "csrf_token": "s3cret"}

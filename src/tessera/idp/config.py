@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
@@ -23,6 +23,7 @@ from pydantic_settings import (
 
 SigningAlg = Literal["ES256", "ES384", "RS256", "PS256", "EdDSA"]
 DAY = 86_400
+_DEFAULT_HOST = "127.0.0.1"
 
 
 class Settings(BaseSettings):
@@ -33,8 +34,9 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///var/tessera.db"
     redis_url: str | None = None
     redis_prefix: str = "tessera:revocation:"
+    # Where tokens say they come from; by default where the server listens (host and port).
     issuer: str = "http://127.0.0.1:8000"
-    host: str = "127.0.0.1"
+    host: str = _DEFAULT_HOST
     port: int = Field(default=8000, ge=0, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
     # Threads per worker that run database work; the connection pool holds as many (plus the
@@ -61,6 +63,9 @@ class Settings(BaseSettings):
     audit_retention_days: int = Field(default=365, ge=0, le=36_500)
     cookie_secure: bool = True
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # A request's header fields, names and values added up, and how many (431 past either).
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
+    max_header_count: int = Field(default=100, ge=10, le=1000)
     bootstrap: bool = True
 
     # Passwords: argon2id at OWASP's parameters (19 MiB, 2 iterations, 1 lane); a change makes
@@ -88,6 +93,17 @@ class Settings(BaseSettings):
     # together), else in each process, at most `throttle_max_entries` (~300 bytes each).
     throttle_prefix: str = Field(default="tessera:throttle:", min_length=1, max_length=100)
     throttle_max_entries: int = Field(default=100_000, ge=1000, le=10_000_000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _issuer_follows_the_listener(cls, data: Any) -> Any:
+        """Without an explicit issuer, the issuer is where this server listens: a port from
+        ``TESSERA_PORT``, the TOML file or ``--port`` reaches every token and discovery."""
+        if isinstance(data, dict) and data.get("issuer") is None:
+            host = str(data.get("host") or _DEFAULT_HOST)
+            port = data.get("port")
+            data = {**data, "issuer": _listen_url(host, port if port is not None else 8000)}
+        return data
 
     @field_validator("issuer")
     @classmethod
@@ -118,6 +134,21 @@ class Settings(BaseSettings):
         return tuple(sources)
 
     @property
+    def listen_url(self) -> str:
+        """Where this server listens, as a client on this machine reaches it.
+
+        >>> Settings(host="0.0.0.0", port=9000, issuer="https://id.example").listen_url
+        'http://127.0.0.1:9000'
+        """
+        return _listen_url(self.host, self.port)
+
+    @property
     def is_sqlite(self) -> bool:
         """Whether the database is an embedded SQLite file (or memory)."""
         return self.database_url.startswith("sqlite")
+
+
+def _listen_url(host: str, port: object) -> str:
+    # A wildcard address is reached on the loopback address of its family.
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)  # noqa: S104
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"

@@ -8,6 +8,10 @@
 from __future__ import annotations
 
 import math
+from http import HTTPStatus
+
+# The admin API's problem types (RFC 9457 §3.1.1): one URI per stable code.
+PROBLEM_TYPE = "urn:tessera:problem:"
 
 
 class OAuthError(Exception):
@@ -74,10 +78,15 @@ class AdminError(Exception):
         self.status = status
 
     def as_problem(self) -> dict[str, object]:
-        """The RFC 9457 body."""
+        """The RFC 9457 body: ``type`` is stable per ``code`` (``urn:tessera:problem:<code>``),
+        ``title`` the status's phrase.
+
+        >>> not_found("user").as_problem()["type"]
+        'urn:tessera:problem:not_found'
+        """
         return {
-            "type": "about:blank",
-            "title": self.code,
+            "type": PROBLEM_TYPE + self.code,
+            "title": HTTPStatus(self.status).phrase,
             "status": self.status,
             "detail": self.detail,
             "code": self.code,

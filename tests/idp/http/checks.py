@@ -34,3 +34,41 @@ def assert_oauth_error(response: httpx.Response, status: int, error: str) -> Non
     assert body["error"] == error, body
     assert set(body) <= {"error", "error_description", "error_uri"}
     assert isinstance(body.get("error_description", ""), str)
+
+
+PROBLEM_MEMBERS = {"type", "title", "status", "detail", "code"}
+
+
+def _headers(response: Any) -> dict[str, str]:
+    """Lower-cased headers of an httpx response, or of schemathesis's (whose values are lists)."""
+    return {
+        name.lower(): value[0] if isinstance(value, list) else value
+        for name, value in response.headers.items()
+    }
+
+
+def assert_problem(response: Any, status: int, code: str | None = None) -> None:
+    """An RFC 9457 problem of the admin API: its media type, its members, a ``type`` stable
+    per ``code``, and the status it answers with."""
+    headers = _headers(response)
+    assert response.status_code == status, response.text
+    assert headers["content-type"] == "application/problem+json", response.text
+    assert headers["cache-control"] == "no-store"
+    body = response.json()
+    assert set(body) >= PROBLEM_MEMBERS, body
+    assert body["status"] == status
+    assert body["type"] == f"urn:tessera:problem:{body['code']}"
+    if code is not None:
+        assert body["code"] == code, body
+
+
+def assert_admin_refusal(response: Any) -> None:
+    """Every 4xx of the admin API: the guard's RFC 6750 answer (a ``Bearer`` challenge: 401,
+    403, or 400 for a malformed credential), or an RFC 9457 problem — never FastAPI's
+    ``{"detail": ...}``."""
+    if _headers(response).get("www-authenticate", "").startswith("Bearer"):
+        assert response.status_code in (400, 401, 403), response.status_code
+        body = response.json()
+        assert isinstance(body.get("error"), str), body
+        return
+    assert_problem(response, response.status_code)

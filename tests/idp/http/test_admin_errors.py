@@ -20,6 +20,7 @@ from tessera.idp.config import Settings
 from tessera.idp.http.app import create_app
 
 from ..conftest import row_counts
+from .checks import assert_problem as assert_problem_shape
 from .servers import TENANT_ADMIN_SCOPE, IdpServer, admin_token, serving
 
 PASSWORD = "correct horse battery staple"
@@ -147,10 +148,7 @@ def encoded(body: Any) -> bytes:
 
 
 def assert_problem(response: httpx.Response, status: int = 422) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body = response.json()
-    assert body["status"] == status and body["type"] == "about:blank"
+    assert_problem_shape(response, status)
     assert SECRET not in response.text
 
 
@@ -164,7 +162,7 @@ def test_malformed_bodies_are_a_422_problem_and_write_nothing(
         for raw in (b"", b"{", b"not json", b'{"a": 1, "a": 2', b"\xff\xfe", b"null"):
             assert_problem(send(http, method, path, user_id, raw, headers))
         form = {**headers, "Content-Type": "application/x-www-form-urlencoded"}
-        assert_problem(send(http, method, path, user_id, b"name=x", form))
+        assert_problem(send(http, method, path, user_id, b"name=x", form), 415)
     assert row_counts(idp.provider) == before
 
 

@@ -150,11 +150,15 @@ def _show_new(
 def list_users(
     tenant_id: TenantOption,
     limit: Annotated[
-        int, typer.Option("--limit", min=1, max=1000, help="At most this many.")
+        int, typer.Option("--limit", metavar="N", min=1, max=1000, help="At most this many.")
     ] = 100,
     after: Annotated[
         str | None,
-        typer.Option("--after", help="Continue after this key (the next_cursor of --json)."),
+        typer.Option(
+            "--after",
+            metavar="CURSOR",
+            help="Continue after this key (the next_cursor of --json).",
+        ),
     ] = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -326,6 +330,7 @@ def lock(
         str | None,
         typer.Option(
             "--until",
+            metavar="TIME",
             help="Until a time (ISO 8601, UTC by default) or for a while (30m, 2d); "
             "default: until unlocked.",
         ),

@@ -16,8 +16,10 @@ from contextlib import asynccontextmanager
 
 from anyio import to_thread
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ... import __version__
 from ..config import Settings
@@ -26,8 +28,8 @@ from ..provider import Provider
 from ..services.housekeeping import purge
 from ..services.password_policy import PasswordRejected
 from . import admin, browser, mfa, oauth, wellknown
-from .admin.problems import password_problem, problem, validation_problem
-from .limits import BodyLimit
+from .admin.problems import http_problem, password_problem, problem, validation_problem
+from .limits import ADMIN_PREFIX, BodyLimit, HeaderLimit
 from .pages import landing_page
 
 log = logging.getLogger("tessera.idp")
@@ -62,6 +64,9 @@ def create_app(settings: Settings, provider: Provider | None = None) -> FastAPI:
     )
     app.state.provider = provider
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(  # added last: it runs first
+        HeaderLimit, max_bytes=settings.max_header_bytes, max_count=settings.max_header_count
+    )
     app.include_router(wellknown.router)
     app.include_router(oauth.router)
     app.include_router(browser.router)
@@ -87,11 +92,19 @@ def create_app(settings: Settings, provider: Provider | None = None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_input(request: Request, error: RequestValidationError) -> Response:
-        if request.url.path.startswith("/admin/"):
+        if request.url.path.startswith(ADMIN_PREFIX):
             return validation_problem(error.errors())
         return oauth.json_answer(
             {"error": "invalid_request", "error_description": "malformed request"}, 400
         )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def framework_refusal(request: Request, error: StarletteHTTPException) -> Response:
+        # What FastAPI and Starlette refuse before a handler runs: an unknown route (404), a
+        # method the route lacks (405), a body that cannot be parsed (400).
+        if request.url.path.startswith(ADMIN_PREFIX):
+            return http_problem(error.status_code, error.headers)
+        return await http_exception_handler(request, error)
 
     @app.get("/", include_in_schema=False)
     def home() -> HTMLResponse:

@@ -14,14 +14,20 @@ True
 
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 
 from ...provider import Provider
 from . import audit, clients, keys, roles, tenants, users
 from .auth import AdminAuth
+from .fields import json_media_type
 from .problems import RESPONSES
 
-router = APIRouter(prefix="/admin", tags=["admin"], responses=RESPONSES)
+router = APIRouter(
+    prefix="/admin",
+    tags=["admin"],
+    responses=RESPONSES,
+    dependencies=[Depends(json_media_type)],
+)
 for _part in (tenants, users, roles, clients, keys, audit):
     router.include_router(_part.router)
 

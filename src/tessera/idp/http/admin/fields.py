@@ -16,8 +16,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from starlette.requests import Request
 
-from ...errors import not_found
+from ...errors import AdminError, not_found
 
 
 def storable(value: str) -> str:
@@ -81,3 +82,28 @@ GrantType = Annotated[str, Field(min_length=1, max_length=40), Storable]
 
 Permissions = Annotated[list[Permission], Field(max_length=100)]
 RoleNames = Annotated[list[RoleName], Field(max_length=100)]
+
+
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def json_media_type(request: Request) -> None:
+    """Refuse a body that is not ``application/json`` (or ``+json``) with 415, before FastAPI
+    would read it as something else. A request without a body passes: the route decides.
+
+    >>> from starlette.requests import Request
+    >>> scope = {"type": "http", "method": "POST", "headers": [(b"content-type", b"text/plain"),
+    ...          (b"content-length", b"2")]}
+    >>> json_media_type(Request(scope))
+    Traceback (most recent call last):
+    ...
+    tessera.idp.errors.AdminError: unsupported_media_type: the body must be application/json
+    """
+    if request.method not in _BODY_METHODS:
+        return
+    headers = request.headers
+    if headers.get("content-length", "0") == "0" and "transfer-encoding" not in headers:
+        return
+    media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise AdminError("unsupported_media_type", "the body must be application/json", 415)

@@ -14,6 +14,7 @@ and what is wrong with it, not the value — which might have been a password.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from http import HTTPStatus
 from typing import Any
 
 from fastapi.responses import Response
@@ -64,7 +65,16 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     403: _refusal("the token lacks the permission, or is of another tenant"),
     404: _problem("no such object in this tenant"),
     409: _problem("the change clashes with what exists"),
+    413: _problem("the body is larger than the provider accepts"),
+    415: _problem("the body is not application/json"),
     422: _problem("the request is malformed, or the change is not allowed"),
+    431: _problem("the request's headers are too many or too large"),
+}
+
+# What the framework refuses before a handler runs, as (code, detail) by status.
+_FRAMEWORK_REFUSALS = {
+    404: ("not_found", "no such route"),
+    405: ("method_not_allowed", "the route does not take this method"),
 }
 
 
@@ -86,6 +96,26 @@ def password_problem(error: PasswordRejected) -> Response:
     422
     """
     return problem(unprocessable(str(error)), reason=error.reason)
+
+
+def http_problem(status: int, headers: Mapping[str, str] | None = None) -> Response:
+    """The problem for a refusal of the framework's (unknown route, method, unparseable body);
+    its headers (``Allow`` on a 405) are kept.
+
+    >>> response = http_problem(405, {"Allow": "GET"})
+    >>> json.loads(response.body)["type"], response.headers["allow"]
+    ('urn:tessera:problem:method_not_allowed', 'GET')
+    """
+    if status == 400:  # FastAPI could not parse the body: malformed, as every other bad body
+        return validation_problem(
+            [{"loc": ("body",), "msg": "the body could not be parsed", "type": "json_invalid"}]
+        )
+    code, detail = _FRAMEWORK_REFUSALS.get(
+        status, ("http_error", HTTPStatus(status).phrase.lower())
+    )
+    response = problem(AdminError(code, detail, status))
+    response.headers.update(headers or {})
+    return response
 
 
 def validation_problem(errors: Iterable[Mapping[str, Any]]) -> Response:

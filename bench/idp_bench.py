@@ -53,6 +53,7 @@ import pyotp
 from tessera import __version__ as tessera_version
 from tessera import jose
 from tessera.idp.config import Settings
+from tessera.idp.flows.mfa_challenge import pass_challenge
 from tessera.idp.provider import Provider
 from tessera.idp.services.accounts import create_user
 from tessera.idp.services.audit import Context
@@ -61,7 +62,6 @@ from tessera.idp.services.mfa import confirm_enrolment, start_enrolment, verify_
 from tessera.idp.services.passwords import Passwords
 from tessera.idp.services.rbac import create_role
 from tessera.idp.services.refresh import Refused
-from tessera.idp.services.second_factor import challenges_of, pass_challenge
 from tessera.idp.store.models import Client, Tenant, User
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -986,7 +986,7 @@ def _mfa_worker(
             return not isinstance(passed, Refused)
 
     def token(at: int) -> str:
-        return challenges_of(provider).issue(
+        return provider.challenges.issue(
             tenant_id=TENANT,
             user_id=user_id,
             client_id=client_id,

@@ -22,10 +22,10 @@ from typer.testing import CliRunner, Result
 
 from tessera.cli.main import app
 from tessera.idp.config import Settings
+from tessera.idp.flows.bootstrap import bootstrap
+from tessera.idp.flows.grants import token_response
 from tessera.idp.provider import Provider
 from tessera.idp.services.audit import AuditQuery, Context, iter_events, record
-from tessera.idp.services.bootstrap import bootstrap
-from tessera.idp.services.grants import token_response
 from tessera.idp.store.database import Database
 
 from ..services import postgres_schema

@@ -24,7 +24,7 @@ import typer
 from .errors import EXIT_INPUT, EXIT_REFUSED, InputError
 from .output import fail, handled, note, printable
 from .params import parse_duration
-from .provider import _settings, _settings_errors
+from .settings import load_settings, settings_errors
 
 _AGE = re.compile(r"(?:\d+[smhdw])+")
 
@@ -106,8 +106,8 @@ def _reading(json_output: bool) -> Iterator[Any]:
     from tessera.idp.errors import AdminError
     from tessera.idp.store.database import Database
 
-    with _settings_errors(json_output):
-        settings = _settings()
+    with settings_errors(json_output):
+        settings = load_settings()
     database = Database(settings.database_url, pool_size=1)
     try:
         with handled(json_output):

@@ -10,53 +10,17 @@ from __future__ import annotations
 
 import os
 import shlex
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 
-from .errors import EXIT_INPUT
-from .output import JsonOption, emit_json, fail
+from .output import JsonOption, emit_json
+from .settings import load_settings, settings_errors
 
 serve_app = typer.Typer(help="Run the identity provider.")
 db_app = typer.Typer(help="Database maintenance.")
-
-
-@contextmanager
-def _settings_errors(json_output: bool = False) -> Iterator[None]:
-    from tessera.idp.services.secrets import MasterKeyError
-
-    try:
-        yield
-    except MasterKeyError as error:
-        fail(
-            {"code": "invalid_master_key", "message": str(error)},
-            f"error: {error}",
-            exit_code=EXIT_INPUT,
-            json_output=json_output,
-        )
-    except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}"
-            for item in error.errors()
-        )
-        fail(
-            {"code": "invalid_settings", "message": problems},
-            f"error: invalid settings: {problems}",
-            exit_code=EXIT_INPUT,
-            json_output=json_output,
-        )
-
-
-def _settings(**overrides: Any) -> Any:
-    from tessera.idp.config import Settings
-
-    given = {name: value for name, value in overrides.items() if value is not None}
-    return Settings(**given)  # without an explicit issuer, it follows host and port
 
 
 @serve_app.command("serve")
@@ -84,12 +48,12 @@ def serve(
     """
     import uvicorn
 
+    from tessera.idp.flows.bootstrap import bootstrap
     from tessera.idp.http.app import create_app
     from tessera.idp.provider import Provider
-    from tessera.idp.services.bootstrap import bootstrap
 
-    with _settings_errors():
-        settings = _settings(host=host, port=port, workers=workers)
+    with settings_errors():
+        settings = load_settings(host=host, port=port, workers=workers)
         provider = Provider(settings)
     provider.start()
     first = bootstrap(provider) if settings.bootstrap else None
@@ -145,8 +109,8 @@ def upgrade(json_output: JsonOption = False) -> None:
     """Run database migrations up to the latest (the server also does this at start)."""
     from tessera.idp.store.database import Database
 
-    with _settings_errors(json_output):
-        settings = _settings()
+    with settings_errors(json_output):
+        settings = load_settings()
     database = Database(settings.database_url)
     database.upgrade()
     database.dispose()
@@ -169,8 +133,8 @@ def rotate(
     """
     from tessera.idp.provider import Provider
 
-    with _settings_errors(json_output):
-        settings = _settings()
+    with settings_errors(json_output):
+        settings = load_settings()
         provider = Provider(settings)
     provider.start()
     kid = provider.keyring.rotate(immediate=immediate)
@@ -187,8 +151,8 @@ def list_keys(json_output: JsonOption = False) -> None:
 
     from tessera.idp.provider import Provider
 
-    with _settings_errors(json_output):
-        settings = _settings()
+    with settings_errors(json_output):
+        settings = load_settings()
         provider = Provider(settings)
     provider.start()
     now = time.time()

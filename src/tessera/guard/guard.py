@@ -52,7 +52,8 @@ class Guard:
     sensitive routes (``"sensitive"``). When it cannot answer, sensitive routes fail closed
     (503) and other routes follow ``on_revocation_unavailable`` (``"deny"`` or ``"allow"``).
     ``cache`` keeps that many verified tokens (the verifier's LRU); revocation and rules are
-    still checked on every hit.
+    still checked on every hit. ``audience=jose.ANY_AUDIENCE`` accepts every audience: only for
+    the issuer's own routes, which serve every token it mints (``None`` accepts none).
 
     >>> from tessera import jose
     >>> Guard(keys={"keys": []}, issuer=None, audience=None, algorithms=["ES256"]).realm
@@ -64,7 +65,7 @@ class Guard:
         *,
         keys: KeysArgument,
         issuer: str | Collection[str] | None,
-        audience: str | Collection[str] | None,
+        audience: str | Collection[str] | jose.AnyAudience | None,
         algorithms: Collection[str],
         typ: str | None = None,
         leeway: float = 0,

@@ -10,16 +10,23 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
+from tessera import jose
+from tessera.guard import Guard
+
 from .config import Settings
+from .services.challenges import Challenges
 from .services.clients import ClientCache
 from .services.keyring import Keyring
 from .services.lockout import Lockout
+from .services.own_tokens import DatabaseRevocations, KeyringKeys
 from .services.password_policy import PasswordPolicy
 from .services.passwords import Passwords
 from .services.refresh import RefreshTokens
 from .services.revocation import Fanout, Revocations
 from .services.secrets import MasterKey
-from .services.tokens import TokenIssuer
+from .services.tokens import ACCESS_TOKEN_TYP, TokenIssuer
 from .store.database import Database
 
 
@@ -47,6 +54,34 @@ class Provider:
             fanout = RedisFanout(settings.redis_url, prefix=settings.redis_prefix)
         self.revocations = Revocations(fanout)
         self.lockout = Lockout(settings, self.master)
+        self.challenges = Challenges(self.master, settings.issuer)
+        self._own_keys = KeyringKeys(self.keyring)
+
+    def guard(
+        self,
+        *,
+        audience: str | jose.AnyAudience,
+        realm: str,
+        check_revocation: Literal["always", "sensitive"] = "always",
+    ) -> Guard:
+        """The guard of one family of the provider's own routes: its access tokens (its issuer,
+        algorithm and ``at+jwt``), keys from the keyring, revocation from the database.
+
+        >>> provider = Provider(Settings(database_url="sqlite://", master_key="A" * 43))
+        >>> provider.guard(audience=jose.ANY_AUDIENCE, realm="tessera").realm
+        'tessera'
+        """
+        return Guard(
+            keys=self._own_keys,
+            issuer=self.settings.issuer,
+            audience=audience,
+            algorithms=[self.settings.signing_alg],
+            typ=ACCESS_TOKEN_TYP,
+            require=("exp", "iat", "sub"),
+            revocation=DatabaseRevocations(self.database, self.revocations),
+            check_revocation=check_revocation,
+            realm=realm,
+        )
 
     def start(self) -> None:
         """Migrate the database and make sure a signing key exists."""
@@ -58,6 +93,5 @@ class Provider:
         self.database.dispose()
         self.lockout.close()
         self._passwords.close()  # the one it made (tests may swap in another)
-        close = getattr(self.revocations.fanout, "close", None)
-        if close is not None:
-            close()
+        if self.revocations.fanout is not None:
+            self.revocations.fanout.close()

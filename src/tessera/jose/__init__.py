@@ -27,12 +27,13 @@ from .errors import (
     UnsupportedHeader,
     UsageError,
 )
-from .jwt import ANY_AUDIENCE, Verifier
+from .jwt import ANY_AUDIENCE, AnyAudience, Verifier
 from .keys import Key, KeySet
 
 __all__ = [
     "ANY_AUDIENCE",
     "AlgorithmNotAllowed",
+    "AnyAudience",
     "ClaimError",
     "ExpiredToken",
     "InvalidAudience",

@@ -69,7 +69,6 @@ EC_CURVES: dict[str, tuple[type[ec.EllipticCurve], int, int]] = {
         0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141,
     ),
 }
-OKP_CURVES = ("Ed25519", "Ed448")
 
 
 class Algorithm:

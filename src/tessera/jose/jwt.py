@@ -53,15 +53,15 @@ KeyLike = Key | KeySet | Mapping[str, Any] | str | bytes
 ClaimsCheck = Callable[[dict[str, Any]], None]
 
 
-class _AnyAudience:
-    """The explicit opt-out of the audience check, for a party that serves every audience
-    (an issuer introspecting its own tokens). Never the default."""
+class AnyAudience:
+    """The type of :data:`ANY_AUDIENCE`: the explicit opt-out of the audience check, for a
+    party that serves every audience (an issuer reading its own tokens). Never the default."""
 
     def __repr__(self) -> str:
         return "ANY_AUDIENCE"
 
 
-ANY_AUDIENCE = _AnyAudience()
+ANY_AUDIENCE = AnyAudience()
 _HEADER_CACHE_SIZE = 64
 
 
@@ -205,7 +205,7 @@ class Verifier:
         *,
         algorithms: Collection[str],
         issuer: str | Collection[str] | None = None,
-        audience: str | Collection[str] | _AnyAudience | None = None,
+        audience: str | Collection[str] | AnyAudience | None = None,
         leeway: float = 0,
         typ: str | None = None,
         require: Iterable[str] = ("exp",),
@@ -226,7 +226,7 @@ class Verifier:
         self._issuers = _string_set(issuer, "issuer")
         self._any_audience = audience is ANY_AUDIENCE
         self._audiences = (
-            None if isinstance(audience, _AnyAudience) else _string_set(audience, "audience")
+            None if isinstance(audience, AnyAudience) else _string_set(audience, "audience")
         )
         if isinstance(require, str) or not all(isinstance(name, str) for name in require):
             raise UsageError("require is a list of claim names")

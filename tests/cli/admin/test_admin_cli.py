@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, inspect
 
 from tessera.idp.provider import Provider
 from tessera.jose import b64
@@ -29,6 +30,7 @@ from .conftest import (
     database_text,
     document,
     events,
+    ok,
     refused,
 )
 
@@ -179,3 +181,30 @@ def test_every_change_names_the_operator(admin: Admin, provider: Provider) -> No
     assert {actor for _, _, actor in admin_changes(provider)} == {ACTOR}
     assert all(row.ip is None for row in events(provider, "client.created"))
     assert answer["secret"] not in database_text(provider)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("tenant", "list"),
+        ("tenant", "show", "acme"),
+        ("user", "list", "-t", "acme"),
+        ("role", "list", "-t", "acme"),
+        ("client", "list", "-t", "acme"),
+    ],
+    ids=" ".join,
+)
+def test_a_read_only_command_never_migrates(
+    admin: Admin, environment: str, command: tuple[str, ...]
+) -> None:
+    """``list`` and ``show`` change nothing, not even the schema: on a database that was never
+    migrated they stop and say what to run, and the database stays empty."""
+    refused(
+        admin(*command),
+        2,
+        "the database is not at the current schema: run `tessera db upgrade`"
+        " (or start the server) first",
+    )
+    assert inspect(create_engine(environment)).get_table_names() == []
+    ok(admin("tenant", "create", "acme"))  # a change migrates, then reading works
+    ok(admin(*command))

@@ -88,6 +88,10 @@ def test_refusals_are_one_line_with_an_exit_code(admin: Admin, provider: Provide
 
 
 def test_json_refusals_are_one_json_document(admin: Admin) -> None:
+    unmigrated = admin("tenant", "show", "nope", "--json")  # read-only: it does not migrate
+    assert unmigrated.exit_code == 2 and unmigrated.stderr == ""
+    assert json.loads(unmigrated.stdout)["code"] == "invalid_input"
+    ok(admin("tenant", "create", "acme"))
     result = admin("tenant", "show", "nope", "--json")
     assert result.exit_code == 3
     assert json.loads(result.stdout) == {"code": "not_found", "message": "no such tenant"}

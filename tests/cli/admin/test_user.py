@@ -319,11 +319,14 @@ def test_lock_enable_disable_and_their_audit_rows(admin: Admin, provider: Provid
         None,
         True,
     )
-    refused(
-        admin("user", "enable", "-t", "acme", "-u", "ada"),
-        4,
-        "the user is locked, not disabled: use unlock",
+    # "active" on a locked user unlocks it, as the admin API does: one flow decides both.
+    unlocked = status("enable")
+    assert (unlocked["status"], unlocked["locked_until"], unlocked["changed"]) == (
+        "active",
+        None,
+        True,
     )
+    assert logs_in(provider, "ada", PASSWORD)
 
     disabled = status("disable")
     assert (disabled["status"], disabled["changed"]) == ("disabled", True)
@@ -342,6 +345,7 @@ def test_lock_enable_disable_and_their_audit_rows(admin: Admin, provider: Provid
     assert changes == [
         ("user.locked", "acme", ACTOR),
         ("user.locked", "acme", ACTOR),
+        ("user.unlocked", "acme", ACTOR),
         ("user.disabled", "acme", ACTOR),
         ("user.enabled", "acme", ACTOR),
     ]

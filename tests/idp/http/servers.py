@@ -21,10 +21,10 @@ import httpx
 import uvicorn
 
 from tessera.idp.config import Settings
+from tessera.idp.flows.bootstrap import ADMIN_AUDIENCE, DEFAULT_TENANT, DEMO_SCOPES, bootstrap
 from tessera.idp.http.app import create_app
 from tessera.idp.provider import Provider
 from tessera.idp.services.accounts import create_user
-from tessera.idp.services.bootstrap import ADMIN_AUDIENCE, DEFAULT_TENANT, DEMO_SCOPES, bootstrap
 from tessera.idp.services.clients import create_client
 from tessera.idp.services.rbac import SYSTEM_ADMIN, TENANT_ADMIN, create_role
 from tessera.idp.services.tenants import create_tenant

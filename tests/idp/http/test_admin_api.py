@@ -18,10 +18,10 @@ import pyotp
 import pytest
 
 from tessera import jose
+from tessera.idp.flows.bootstrap import ADMIN_AUDIENCE
 from tessera.idp.services import mfa
 from tessera.idp.services.accounts import find_user
 from tessera.idp.services.audit import Context
-from tessera.idp.services.bootstrap import ADMIN_AUDIENCE
 
 from ..conftest import all_rows, audit_events
 from .checks import assert_no_store, assert_oauth_error, payload

@@ -18,10 +18,10 @@ import httpx
 import pytest
 
 from tessera.idp.config import Settings
+from tessera.idp.flows.bootstrap import DEFAULT_TENANT, bootstrap
 from tessera.idp.provider import Provider
 from tessera.idp.services.accounts import create_user, find_user_by_name
 from tessera.idp.services.audit import Context
-from tessera.idp.services.bootstrap import DEFAULT_TENANT, bootstrap
 from tessera.jose import b64
 
 from ...services import REDIS_URL, postgres_schema

@@ -17,8 +17,8 @@ import pyotp
 import pytest
 
 from tessera import jose
+from tessera.idp.flows.grants import MFA_OTP
 from tessera.idp.services.clients import create_client
-from tessera.idp.services.grants import MFA_OTP
 
 from ..conftest import audit_events
 from .checks import assert_no_store, assert_oauth_error, payload
@@ -393,7 +393,17 @@ def test_self_service_needs_a_users_access_token(
         response = http.get(path, headers=headers)
     else:
         response = http.post(path, headers=headers, data={"otp": "123456"})
-    assert_oauth_error(response, 401, "invalid_token")
+    # The provider's guard answers as every guard does (RFC 6750 §3.1): a bare challenge when
+    # there is no bearer token at all, invalid_token for one it refuses.
+    assert response.status_code == 401, response.text
+    challenge = response.headers["www-authenticate"]
+    assert challenge.startswith('Bearer realm="tessera"')
+    assert response.headers["cache-control"] == "no-store"
+    if authorization is not None and authorization.startswith("Bearer"):
+        assert response.json()["error"] == "invalid_token"
+        assert 'error="invalid_token"' in challenge
+    else:
+        assert "error=" not in challenge
 
 
 def test_a_revoked_access_token_cannot_manage_the_factor(

@@ -27,7 +27,7 @@ from tessera import __version__
 
 from ..errors import EXIT_INPUT, EXIT_REFUSED, InputError
 from ..output import fail
-from ..provider import _settings_errors
+from ..settings import settings_errors
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -57,12 +57,16 @@ def context() -> Context:
 
 
 @contextmanager
-def opened() -> Iterator[Provider]:
-    """The provider on the configured database, migrated, its master key checked; closed after.
+def opened(*, readonly: bool = False) -> Iterator[Provider]:
+    """The provider on the configured database, closed after; use inside :func:`refusals`,
+    which turns what goes wrong into a one-line message.
 
-    Unlike the server's start, no signing key is prepublished here: a key sealed under a wrong
-    master key would break the server. Use inside :func:`refusals`, which turns what goes wrong
-    into a one-line message.
+    A command that changes something migrates the database first and checks the master key
+    (unsealing the active key proves it is this database's; a first key is made on an empty
+    database, as the server's first start would). Unlike the server's start, no signing key is
+    prepublished: a key sealed under a wrong master key would break the server. A read-only
+    command (``list``, ``show``) changes nothing at all: on a database behind the code's schema
+    it stops and says so.
     """
     from tessera.idp.config import Settings
     from tessera.idp.provider import Provider
@@ -70,15 +74,20 @@ def opened() -> Iterator[Provider]:
 
     provider = Provider(Settings())
     try:
-        provider.database.upgrade()
-        try:
-            # Unsealing the active key proves the master key is this database's (a first key is
-            # made on an empty database, as the server's first start would).
-            provider.keyring.signing_key()
-        except MasterKeyError:
-            raise MasterKeyError(
-                "the master key does not open this database's signing keys; use the server's"
-            ) from None
+        if readonly:
+            if not provider.database.at_head():
+                raise InputError(
+                    "the database is not at the current schema: run `tessera db upgrade`"
+                    " (or start the server) first"
+                )
+        else:
+            provider.database.upgrade()
+            try:
+                provider.keyring.signing_key()
+            except MasterKeyError:
+                raise MasterKeyError(
+                    "the master key does not open this database's signing keys; use the server's"
+                ) from None
         yield provider
     finally:
         provider.close()
@@ -87,7 +96,10 @@ def opened() -> Iterator[Provider]:
 @contextmanager
 def transaction(*, readonly: bool = False) -> Iterator[tuple[Provider, Session]]:
     """:func:`opened`, and one transaction on its database (committed when the block ends)."""
-    with opened() as provider, provider.database.session(readonly=readonly) as session:
+    with (
+        opened(readonly=readonly) as provider,
+        provider.database.session(readonly=readonly) as session,
+    ):
         yield provider, session
 
 
@@ -101,7 +113,7 @@ def refusals(json_output: bool) -> Iterator[None]:
     ...
     typer.exceptions.Exit: 2
     """
-    with _settings_errors(json_output):
+    with settings_errors(json_output):
         try:
             yield
         except Exception as error:

@@ -267,6 +267,17 @@ def _change_status(
         done(f"{document['username']}: {did if changed else unchanged}")
 
 
+def _to(status: str, until: int | None = None) -> Action:
+    """The status change, as the provider's one flow decides it (the admin API calls it too)."""
+
+    def action(provider: Provider, session: Session, user: User, ctx: Context) -> bool:
+        from tessera.idp.flows.user_status import change_status
+
+        return change_status(provider, session, user, status, until=until, context=ctx)
+
+    return action
+
+
 def _status(user: User) -> str:
     from tessera.idp.services.accounts import effective_status
 
@@ -281,13 +292,11 @@ def disable(
     json_output: JsonOption = False,
 ) -> None:
     """Disable a user and end every session: refresh tokens revoked, access tokens refused."""
-    from tessera.idp.services.revoke import disable_user
-
     _change_status(
         tenant_id,
         user_id,
         username,
-        disable_user,
+        _to("disabled"),
         json_output=json_output,
         did="disabled; every session ended",
         unchanged="was disabled already",
@@ -301,20 +310,12 @@ def enable(
     username: UsernameOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Enable a disabled user (a locked one is unlocked with `unlock`)."""
-    from tessera.idp.errors import conflict
-    from tessera.idp.services.accounts import set_status
-
-    def action(provider: Provider, session: Session, user: User, ctx: Context) -> bool:
-        if _status(user) == "locked":
-            raise conflict("the user is locked, not disabled: use unlock")
-        return set_status(session, user, "active", context=ctx)
-
+    """Enable a disabled user, or unlock a locked one (as `unlock` does)."""
     _change_status(
         tenant_id,
         user_id,
         username,
-        action,
+        _to("active"),
         json_output=json_output,
         did="enabled",
         unchanged="was active already",
@@ -341,18 +342,13 @@ def lock(
 
     Example: tessera admin user lock -t acme -u ada --until 2h
     """
-    from tessera.idp.services.accounts import set_status
-
-    def action(provider: Provider, session: Session, user: User, ctx: Context) -> bool:
-        return set_status(session, user, "locked", until=ends, reason="admin", context=ctx)
-
     with refusals(json_output):
         ends = lock_until(until, now=int(time.time()))
     _change_status(
         tenant_id,
         user_id,
         username,
-        action,
+        _to("locked", until=ends),
         json_output=json_output,
         did="locked",
         unchanged="was locked so already",

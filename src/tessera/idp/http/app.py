@@ -24,8 +24,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ... import __version__
 from ..config import Settings
 from ..errors import AdminError, OAuthError, Throttled
+from ..flows.housekeeping import purge
 from ..provider import Provider
-from ..services.housekeeping import purge
 from ..services.password_policy import PasswordRejected
 from . import admin, browser, mfa, oauth, wellknown
 from .admin.problems import http_problem, password_problem, problem, validation_problem
@@ -70,7 +70,7 @@ def create_app(settings: Settings, provider: Provider | None = None) -> FastAPI:
     app.include_router(wellknown.router)
     app.include_router(oauth.router)
     app.include_router(browser.router)
-    app.include_router(mfa.router)
+    mfa.install(app, provider)
     admin.install(app, provider)
 
     @app.exception_handler(OAuthError)

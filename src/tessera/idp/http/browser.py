@@ -16,15 +16,15 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from ..errors import OAuthError, invalid_grant, invalid_request
+from ..flows.bootstrap import WEB_CLIENT
+from ..flows.grants import mfa_login, password_login, refresh_with
+from ..flows.mfa_challenge import MfaRequired
+from ..flows.revoke import log_out_everywhere
 from ..provider import Provider
 from ..services.audit import Context, record
-from ..services.bootstrap import WEB_CLIENT
-from ..services.grants import mfa_login, password_login, refresh_with
 from ..services.refresh import Refused
-from ..services.revoke import log_out_everywhere
-from ..services.second_factor import MfaRequired, challenges_of
 from ..services.secrets import same
-from ..store.models import Client
+from ..store.models import ID_LENGTH, Client
 from .oauth import form_body, json_answer
 from .requests import context_of, single_valued_form
 
@@ -77,7 +77,7 @@ def _cookie_session(request: Request) -> str:
 
 
 def _web_client(session: Session, client_id: str) -> Client:
-    client = session.get(Client, client_id) if len(client_id) <= 64 else None
+    client = session.get(Client, client_id) if len(client_id) <= ID_LENGTH else None
     # A browser holds no client secret: only a public, first-party client that may use the
     # password grant logs people in here (confidential clients use /oauth2/token).
     if (
@@ -179,7 +179,7 @@ def second_step(
     context: Context,
 ) -> dict[str, Any]:
     """Finish a browser login begun at ``/auth/login`` (the token names its client)."""
-    client_id = challenges_of(provider).open(mfa_token).client_id
+    client_id = provider.challenges.open(mfa_token).client_id
     with provider.database.session() as session:
         client = _web_client(session, client_id)
         result = mfa_login(provider, session, client, mfa_token, otp, recovery_code, context)

@@ -9,47 +9,88 @@ enrolment only, someone whose login answered ``mfa_enrollment_required``: their 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
-from fastapi import APIRouter, Request, Security
+from fastapi import APIRouter, FastAPI, Request, Security
+from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
 from fastapi.responses import Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import SecurityScopes
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from ..errors import OAuthError, invalid_grant, invalid_request
-from ..provider import Provider
-from ..services.audit import Context
-from ..services.grants import MFA_OTP, token_response
-from ..services.mfa import Enrolment
-from ..services.refresh import Refused
-from ..services.second_factor import (
+from tessera import jose
+from tessera.guard import GuardError, Principal, answer
+from tessera.guard.fastapi import FastAPIGuard, GuardHTTPException, Requirement, TokenScheme
+
+from ..errors import invalid_grant, invalid_request
+from ..flows.grants import MFA_OTP, token_response
+from ..flows.mfa_challenge import open_challenge
+from ..flows.mfa_enrolment import (
     begin_enrolment,
     enrolment_challenge,
     factor_status,
     finish_enrolment,
-    open_challenge,
     remove_factor,
     renew_recovery_codes,
-    user_of_access_token,
+    user_of,
 )
+from ..provider import Provider
+from ..services.audit import Context
+from ..services.mfa import Enrolment
+from ..services.refresh import Refused
 from ..store.models import User
 from . import browser
 from .oauth import CLIENT_FIELDS, form_body, json_answer
 from .requests import basic_credentials, context_of, single_valued_form
 
 router = APIRouter(prefix="/auth/mfa", tags=["second factor"])
+REALM = "tessera"
+# The OpenAPI face of these routes' security; the checking is the guard's.
+SCHEME = TokenScheme(
+    HTTPBearerModel(bearerFormat="JWT", description="the user's own access token"), "tessera-user"
+)
 
-Bearer = Annotated[
-    HTTPAuthorizationCredentials | None,
-    Security(HTTPBearer(auto_error=False, description="the user's own access token")),
-]
+
+class SelfService:
+    """The guard of a person's own routes: any access token of this provider, whatever its
+    audience, revocation checked on every request (kept in ``app.state``)."""
+
+    def __init__(self, provider: Provider) -> None:
+        self.guard = FastAPIGuard(provider.guard(audience=jose.ANY_AUDIENCE, realm=REALM))
+        requirement = self.guard.require()
+        assert isinstance(requirement, Requirement)
+        self.requirement = requirement
 
 
-def _required(credentials: HTTPAuthorizationCredentials | None) -> str:
-    if credentials is None:
-        raise OAuthError("invalid_token", "send Authorization: Bearer <access token>", 401)
-    return credentials.credentials
+def install(app: FastAPI, provider: Provider) -> None:
+    """Serve the self-service routes on ``app`` with their guard."""
+    service = app.state.self_service = SelfService(provider)
+    service.guard.init_app(app)  # refusals answered per RFC 6750
+    app.include_router(router)
+
+
+async def _principal(request: Request, _scheme: None = Security(SCHEME)) -> Principal:
+    service: SelfService = request.app.state.self_service
+    return await service.requirement.authenticate(request, SecurityScopes())
+
+
+async def _principal_if_any(request: Request, _scheme: None = Security(SCHEME)) -> Principal | None:
+    """The bearer token's principal when the request carries one; enrolment may instead use an
+    mfa_token (and its confirmation, the client's own Basic credentials)."""
+    scheme = request.headers.get("authorization", "").split(" ", 1)[0]
+    if scheme.lower() != "bearer":
+        return None
+    return await _principal(request)
+
+
+async def _no_credentials(request: Request) -> NoReturn:
+    """Neither a bearer token nor an mfa_token: the guard's bare challenge (RFC 6750 §3.1)."""
+    await _principal(request)
+    raise AssertionError("the guard lets no request without a token through")
+
+
+Person = Annotated[Principal, Security(_principal)]
+MaybePerson = Annotated[Principal | None, Security(_principal_if_any)]
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -61,13 +102,17 @@ async def _form(request: Request) -> dict[str, str]:
 
 def _as_user(
     provider: Provider,
-    token: str,
+    principal: Principal,
     action: Callable[[Session, User], Any],
 ) -> Any:
-    """Run ``action`` for the token's user in one transaction; a :class:`Refused` result is
-    raised after the commit (the failed code stays audited and counted)."""
+    """Run ``action`` for the principal's user in one transaction; a :class:`Refused` result
+    is raised after the commit (the failed code stays audited and counted)."""
     with provider.database.session() as session:
-        result = action(session, user_of_access_token(provider, session, token))
+        try:
+            user = user_of(session, principal)
+        except GuardError as refusal:  # a token the guard took, refused for these routes
+            raise GuardHTTPException(refusal, answer(refusal, realm=REALM)) from None
+        result = action(session, user)
     if isinstance(result, Refused):
         raise invalid_grant(result.reason)
     return result
@@ -88,10 +133,9 @@ def _optional_body(**fields: str) -> dict[str, Any]:
 
 
 @router.get("", summary="Your second factor: enabled since when, recovery codes left")
-async def status_endpoint(credentials: Bearer, request: Request) -> Response:
-    token = _required(credentials)
+async def status_endpoint(principal: Person, request: Request) -> Response:
     provider: Provider = request.app.state.provider
-    answer = await run_in_threadpool(_as_user, provider, token, factor_status)
+    answer = await run_in_threadpool(_as_user, provider, principal, factor_status)
     return json_answer(answer)
 
 
@@ -102,20 +146,20 @@ async def status_endpoint(credentials: Bearer, request: Request) -> Response:
         mfa_token="instead of a Bearer token: the mfa_token of an mfa_enrollment_required answer"
     ),
 )
-async def start_endpoint(credentials: Bearer, request: Request) -> Response:
+async def start_endpoint(principal: MaybePerson, request: Request) -> Response:
     provider: Provider = request.app.state.provider
     context = context_of(request)
-    if credentials is not None:
+    if principal is not None:
         enrolment = await run_in_threadpool(
             _as_user,
             provider,
-            credentials.credentials,
+            principal,
             lambda session, user: begin_enrolment(provider, session, user, context),
         )
     else:
         mfa_token = (await _form(request)).get("mfa_token")
         if not mfa_token:
-            raise OAuthError("invalid_token", "send a Bearer access token or an mfa_token", 401)
+            await _no_credentials(request)
         enrolment = await run_in_threadpool(_start_for_login, provider, mfa_token, context)
     return json_answer(_enrolment(enrolment))
 
@@ -137,24 +181,24 @@ def _start_for_login(provider: Provider, mfa_token: str, context: Context) -> En
         **CLIENT_FIELDS,
     ),
 )
-async def confirm_endpoint(credentials: Bearer, request: Request) -> Response:
+async def confirm_endpoint(principal: MaybePerson, request: Request) -> Response:
     form = await single_valued_form(request)
     otp = form.get("otp")
     if not otp:
         raise invalid_request("otp is required")
     provider: Provider = request.app.state.provider
     context = context_of(request)
-    if credentials is not None:
+    if principal is not None:
         codes = await run_in_threadpool(
             _as_user,
             provider,
-            credentials.credentials,
+            principal,
             lambda session, user: finish_enrolment(provider, session, user, otp, context),
         )
         return json_answer({"recovery_codes": codes})
     mfa_token = form.get("mfa_token")
     if not mfa_token:
-        raise OAuthError("invalid_token", "send a Bearer access token or an mfa_token", 401)
+        await _no_credentials(request)
     if enrolment_challenge(provider, mfa_token).via == "browser":
         answer = await run_in_threadpool(
             browser.second_step, provider, mfa_token, otp, None, context
@@ -173,8 +217,7 @@ async def confirm_endpoint(credentials: Bearer, request: Request) -> Response:
     summary="Replace your recovery codes (a current code required); the old ones stop working",
     openapi_extra=form_body(otp="a current 6-digit code"),
 )
-async def recovery_codes_endpoint(credentials: Bearer, request: Request) -> Response:
-    token = _required(credentials)
+async def recovery_codes_endpoint(principal: Person, request: Request) -> Response:
     otp = (await single_valued_form(request)).get("otp")
     if not otp:
         raise invalid_request("otp is required")
@@ -183,7 +226,7 @@ async def recovery_codes_endpoint(credentials: Bearer, request: Request) -> Resp
     codes = await run_in_threadpool(
         _as_user,
         provider,
-        token,
+        principal,
         lambda session, user: renew_recovery_codes(provider, session, user, otp, context),
     )
     return json_answer({"recovery_codes": codes})
@@ -194,8 +237,7 @@ async def recovery_codes_endpoint(credentials: Bearer, request: Request) -> Resp
     summary="Remove your second factor (a current code, or a recovery code)",
     openapi_extra=form_body(otp="a current 6-digit code", recovery_code="or a recovery code"),
 )
-async def remove_endpoint(credentials: Bearer, request: Request) -> Response:
-    token = _required(credentials)
+async def remove_endpoint(principal: Person, request: Request) -> Response:
     form = await single_valued_form(request)
     otp, recovery_code = form.get("otp"), form.get("recovery_code")
     provider: Provider = request.app.state.provider
@@ -203,7 +245,7 @@ async def remove_endpoint(credentials: Bearer, request: Request) -> Response:
     await run_in_threadpool(
         _as_user,
         provider,
-        token,
+        principal,
         lambda session, user: remove_factor(
             provider, session, user, otp=otp, recovery_code=recovery_code, context=context
         ),

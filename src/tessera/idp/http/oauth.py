@@ -14,11 +14,11 @@ from starlette.concurrency import run_in_threadpool
 
 from ...jose import json
 from ..errors import invalid_client, invalid_request
+from ..flows.grants import client_from_request, token_response
+from ..flows.introspection import introspect
+from ..flows.revoke import revoke
 from ..provider import Provider
 from ..services.audit import Context
-from ..services.grants import client_from_request, token_response
-from ..services.introspection import introspect
-from ..services.revoke import revoke
 from .requests import basic_credentials, context_of, single_valued_form
 
 router = APIRouter(prefix="/oauth2", tags=["oauth2"])

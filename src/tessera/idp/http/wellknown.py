@@ -8,8 +8,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from ...jose import json
+from ..flows.grants import SUPPORTED
 from ..provider import Provider
-from ..services.grants import SUPPORTED
 
 router = APIRouter(tags=["discovery"])
 

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..errors import conflict, not_found, unprocessable
-from ..store.models import User
+from ..store.models import NAME_LENGTH, UUID_LENGTH, User
 from .audit import Context, record
 from .password_policy import PasswordPolicy
 from .passwords import Passwords
@@ -82,8 +82,8 @@ def create_user(
     """
     policy.check(password, username=username, email=email)
     username_key = normalise_username(username)
-    if not username_key or len(username_key) > 200:
-        raise unprocessable("a username is 1-200 characters")
+    if not username_key or len(username_key) > NAME_LENGTH:
+        raise unprocessable(f"a username is 1-{NAME_LENGTH} characters")
     email_key = _email_key(email)
     _ensure_free(session, tenant_id, None, username_key=username_key, email_key=email_key)
     now = int(time.time())
@@ -115,7 +115,7 @@ def create_user(
 
 def find_user(session: Session, tenant_id: str, user_id: str) -> User:
     """The user ``user_id`` of ``tenant_id``; one of another tenant is as absent (404)."""
-    user = session.get(User, user_id) if len(user_id) <= 36 else None
+    user = session.get(User, user_id) if len(user_id) <= UUID_LENGTH else None
     if user is None or user.tenant_id != tenant_id:
         raise not_found("user")
     return user
@@ -219,7 +219,7 @@ def set_status(
     """Move a user to ``status`` (``locked`` until ``until``, or until unlocked). Audited as
     ``user.locked``, ``user.unlocked``, ``user.disabled`` or ``user.enabled`` with ``reason``
     (and ``note``, what the caller did along with it). Returns whether anything changed.
-    Ending a disabled user's sessions is :func:`tessera.idp.services.revoke.disable_user`'s.
+    Ending a disabled user's sessions is :func:`tessera.idp.flows.revoke.disable_user`'s.
     """
     if status not in STATUSES:
         raise unprocessable(f"status is one of {', '.join(STATUSES)}")

@@ -276,15 +276,6 @@ def query_events(session: Session, query: AuditQuery) -> AuditPage:
     return AuditPage(events, encode_cursor(events[-1]["id"]) if more else None)
 
 
-def latest_events(session: Session, query: AuditQuery) -> list[dict[str, Any]]:
-    """The last ``query.limit`` matches (after its cursor, if any), oldest first."""
-    statement = select(_TABLE).where(*_conditions(query))
-    if query.cursor is not None:
-        statement = statement.where(_after(decode_cursor(query.cursor)))
-    rows = session.execute(statement.order_by(_TABLE.c.id.desc()).limit(query.limit)).all()
-    return [event_as_dict(row) for row in reversed(rows)]
-
-
 def iter_events(
     database: Database, query: AuditQuery, *, batch: int = MAX_LIMIT
 ) -> Iterator[dict[str, Any]]:

@@ -76,6 +76,7 @@ class _View:
     start: float
     until: float
     jwks: dict[str, Any]
+    key_set: jose.KeySet
     active: jose.Key
 
 
@@ -109,6 +110,11 @@ class Keyring:
         The same dict object is returned until the set changes, so callers may cache on it.
         """
         return self._current(now).jwks
+
+    def key_set(self, now: float | None = None) -> jose.KeySet:
+        """The published keys at ``now`` as a ``KeySet`` to verify with: the same object until
+        the set changes, so a verifier built on it may be kept as long as it is returned."""
+        return self._current(now).key_set
 
     def keys(self, now: float | None = None) -> list[KeyInfo]:
         """Every stored key with its timeline, newest first."""
@@ -176,7 +182,8 @@ class Keyring:
                 for item in stored
                 if item.info.published_at <= now < item.info.expires_at
             ]
-            return _View(start, until, {"keys": published}, key)
+            jwks = {"keys": published}
+            return _View(start, until, jwks, jose.KeySet.from_jwks(jwks), key)
 
     # ------------------------------------------------------------------ rotating
 

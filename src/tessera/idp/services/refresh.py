@@ -21,6 +21,8 @@ from .rbac import Access, access_columns, access_from
 from .secrets import MasterKey, new_secret
 
 PURPOSE = "refresh-token"
+# What we mint is 43 characters; anything past this is no refresh token of ours, and is not hashed.
+MAX_REFRESH_TOKEN_LENGTH = 512
 # Tokens are written with a Core INSERT: never read back in the transaction that mints them.
 _INSERT_TOKEN = cast(Table, RefreshToken.__table__).insert()
 # Built once: the hot path only binds values. The token is claimed only while it is unspent,
@@ -130,7 +132,7 @@ class RefreshTokens:
 
     def find(self, session: Session, token: str) -> tuple[RefreshToken, RefreshFamily] | None:
         """The stored token and its family, if ``token`` is one of ours (one query)."""
-        if len(token) > 512:
+        if len(token) > MAX_REFRESH_TOKEN_LENGTH:
             return None
         found = session.execute(
             select(RefreshToken, RefreshFamily)
@@ -156,7 +158,7 @@ class RefreshTokens:
         request when the result is :class:`Refused`: a reuse revocation must be written even
         though the request fails.
         """
-        if len(token) > 512:
+        if len(token) > MAX_REFRESH_TOKEN_LENGTH:
             return Refused("refresh token invalid")
         claimed = session.execute(
             _CLAIM, {"digest": self.digest(token), "client": client_id, "now": now}

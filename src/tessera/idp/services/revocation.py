@@ -32,6 +32,9 @@ class Fanout(Protocol):
     def not_before(self, tenant_id: str, subject: str, not_before: int, expires_at: int) -> None:
         """Publish that tokens of ``subject`` issued before ``not_before`` are revoked."""
 
+    def close(self) -> None:
+        """Release the connection."""
+
 
 class Revocations:
     """Writes and answers revocations."""

@@ -44,7 +44,7 @@ class TokenIssuer:
         self._keyring = keyring
         self._settings = settings
         self._headers = {"typ": ACCESS_TOKEN_TYP}
-        self._verifier: tuple[dict[str, Any], jose.Verifier] | None = None
+        self._verifier: tuple[jose.KeySet, jose.Verifier] | None = None
 
     def issue(
         self,
@@ -78,15 +78,16 @@ class TokenIssuer:
         return IssuedToken(token, claims, lifetime)
 
     def verifier(self, now: float | None = None) -> jose.Verifier:
-        """A Verifier for tokens this provider signed (its own published keys), reused until
-        the published keys change. What it returns has the types :func:`check_own_claims`
-        names, so its callers read ``claims["tenant"]`` without asking again."""
-        jwks = self._keyring.jwks(now)
+        """A Verifier for tokens this provider signed (its own published keys), for
+        introspection and RFC 7009 revocation — routes that take a bearer token use a guard
+        (``Provider.guard``). Kept until the published keys change. What it returns has the
+        types :func:`check_own_claims` names, so callers read ``claims["tenant"]`` as is."""
+        keys = self._keyring.key_set(now)
         cached = self._verifier
-        if cached is not None and cached[0] is jwks:
+        if cached is not None and cached[0] is keys:
             return cached[1]
         verifier = jose.Verifier(
-            jose.KeySet.from_jwks(jwks),
+            keys,
             algorithms=[self._settings.signing_alg],
             issuer=self._settings.issuer,
             audience=jose.ANY_AUDIENCE,  # the provider answers for every audience it serves
@@ -94,7 +95,7 @@ class TokenIssuer:
             require=("exp", "iat", "jti", "sub", "client_id", "tenant"),
             check=check_own_claims,
         )
-        self._verifier = (jwks, verifier)
+        self._verifier = (keys, verifier)
         return verifier
 
 

@@ -20,6 +20,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -106,6 +108,23 @@ class Database:
                 connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
+
+    def at_head(self) -> bool:
+        """Whether the schema is the one this code expects (every migration applied), read
+        without changing anything.
+
+        >>> database = Database("sqlite://")
+        >>> database.at_head()
+        False
+        >>> database.upgrade(); database.at_head()
+        True
+        """
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        heads = set(ScriptDirectory.from_config(config).get_heads())
+        with self.engine.connect() as connection:
+            current = set(MigrationContext.configure(connection).get_current_heads())
+        return current == heads
 
     def dispose(self) -> None:
         """Close every pooled connection."""

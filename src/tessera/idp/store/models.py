@@ -21,6 +21,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+# Column widths, named once: the models declare them and every check of input uses them, so a
+# value that passes a check always fits its column (on PostgreSQL too, which refuses overflow).
+ID_LENGTH = 64  # tenant and client ids (chosen by people), and what refers to them
+UUID_LENGTH = 36  # ids the provider makes: users, roles, refresh families
+NAME_LENGTH = 200  # usernames, display names, subjects and actors
+EMAIL_LENGTH = 320  # RFC 5321: 64 for the local part, @, 255 for the domain
+ROLE_NAME_LENGTH = 100  # role names and permissions
+KEY_ID_LENGTH = 100  # kid of a signing key, jti of an access token
+AUDIENCE_LENGTH = 500
+EVENT_LENGTH = 64
+
 
 class Base(DeclarativeBase):
     """Declarative base of every Tessera table."""
@@ -31,8 +42,8 @@ class Tenant(Base):
 
     __tablename__ = "tenants"
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    name: Mapped[str] = mapped_column(String(200))
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
     # "optional": users may enrol a second factor; "required": every login needs one.
     mfa_policy: Mapped[str] = mapped_column(String(16), default="optional")
     created_at: Mapped[int] = mapped_column(BigInteger)
@@ -53,12 +64,12 @@ class User(Base):
         Index("uq_users_email", "tenant_id", "email_key", unique=True),
     )
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    id: Mapped[str] = mapped_column(String(UUID_LENGTH), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
-    username: Mapped[str] = mapped_column(String(200))
-    username_key: Mapped[str] = mapped_column(String(200))
-    email: Mapped[str | None] = mapped_column(String(320))
-    email_key: Mapped[str | None] = mapped_column(String(320))
+    username: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    username_key: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    email: Mapped[str | None] = mapped_column(String(EMAIL_LENGTH))
+    email_key: Mapped[str | None] = mapped_column(String(EMAIL_LENGTH))
     password_hash: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16), default="active")
     locked_until: Mapped[int | None] = mapped_column(BigInteger)
@@ -76,9 +87,9 @@ class Role(Base):
     __tablename__ = "roles"
     __table_args__ = (UniqueConstraint("tenant_id", "name", name="uq_roles_name"),)
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    id: Mapped[str] = mapped_column(String(UUID_LENGTH), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
-    name: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(ROLE_NAME_LENGTH))
     description: Mapped[str] = mapped_column(String(500), default="")
     permissions: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[int] = mapped_column(BigInteger)
@@ -116,14 +127,14 @@ class Client(Base):
 
     __tablename__ = "clients"
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
-    name: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
     secret_hash: Mapped[str | None] = mapped_column(String(128))
     grant_types: Mapped[str] = mapped_column(Text)
     allowed_scopes: Mapped[str] = mapped_column(Text, default="")
     default_scopes: Mapped[str] = mapped_column(Text, default="")
-    audience: Mapped[str] = mapped_column(String(500))
+    audience: Mapped[str] = mapped_column(String(AUDIENCE_LENGTH))
     first_party: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(16), default="active")
     created_at: Mapped[int] = mapped_column(BigInteger)
@@ -135,7 +146,7 @@ class SigningKey(Base):
 
     __tablename__ = "signing_keys"
 
-    kid: Mapped[str] = mapped_column(String(100), primary_key=True)
+    kid: Mapped[str] = mapped_column(String(KEY_ID_LENGTH), primary_key=True)
     alg: Mapped[str] = mapped_column(String(16))
     public_jwk: Mapped[str] = mapped_column(Text)
     private_sealed: Mapped[bytes] = mapped_column(LargeBinary)
@@ -150,13 +161,13 @@ class RefreshFamily(Base):
 
     __tablename__ = "refresh_families"
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    id: Mapped[str] = mapped_column(String(UUID_LENGTH), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
-    subject: Mapped[str] = mapped_column(String(200), index=True)
+    subject: Mapped[str] = mapped_column(String(NAME_LENGTH), index=True)
     user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), index=True)
     client_id: Mapped[str] = mapped_column(ForeignKey("clients.id"), index=True)
     scope: Mapped[str] = mapped_column(Text, default="")
-    audience: Mapped[str] = mapped_column(String(500))
+    audience: Mapped[str] = mapped_column(String(AUDIENCE_LENGTH))
     amr: Mapped[str] = mapped_column(String(100), default="")
     auth_time: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[int] = mapped_column(BigInteger)
@@ -184,8 +195,8 @@ class RevokedToken(Base):
 
     __tablename__ = "revoked_tokens"
 
-    jti: Mapped[str] = mapped_column(String(100), primary_key=True)
-    tenant_id: Mapped[str] = mapped_column(String(64))
+    jti: Mapped[str] = mapped_column(String(KEY_ID_LENGTH), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(ID_LENGTH))
     expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
 
 
@@ -194,8 +205,8 @@ class SubjectNotBefore(Base):
 
     __tablename__ = "subject_not_before"
 
-    tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    subject: Mapped[str] = mapped_column(String(200), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(NAME_LENGTH), primary_key=True)
     not_before: Mapped[int] = mapped_column(BigInteger)
     expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
 
@@ -212,12 +223,12 @@ class AuditEvent(Base):
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     )
     at: Mapped[int] = mapped_column(BigInteger, index=True)
-    tenant_id: Mapped[str] = mapped_column(String(64))
-    event: Mapped[str] = mapped_column(String(64), index=True)
+    tenant_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    event: Mapped[str] = mapped_column(String(EVENT_LENGTH), index=True)
     outcome: Mapped[str] = mapped_column(String(16))
-    actor: Mapped[str | None] = mapped_column(String(200))
-    subject: Mapped[str | None] = mapped_column(String(200), index=True)
-    client_id: Mapped[str | None] = mapped_column(String(64))
+    actor: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    subject: Mapped[str | None] = mapped_column(String(NAME_LENGTH), index=True)
+    client_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(300))
     details: Mapped[str] = mapped_column(Text, default="{}")

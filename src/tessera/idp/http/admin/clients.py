@@ -15,8 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ...provider import Provider
 from ...services import clients
-from ...services.tenants import find_tenant
-from ...store.models import Client
+from ...store.models import ID_LENGTH, Client
 from .auth import Admin, tenant_admin
 from .fields import Audience, Body, GrantType, Name, Permissions, path_value
 
@@ -84,7 +83,7 @@ class NewSecret(BaseModel):
 
 
 def _client(session: Session, admin: Admin, client_id: str) -> Client:
-    return clients.find_client(session, admin.tenant, path_value(client_id, "client", 64))
+    return clients.find_client(session, admin.tenant, path_value(client_id, "client", ID_LENGTH))
 
 
 @router.get("/tenants/{tenant_id}/clients", response_model=ClientList, summary="List clients")
@@ -94,7 +93,6 @@ async def list_clients(request: Request, admin: ClientsAdmin) -> dict[str, Any]:
 
 def _list(provider: Provider, admin: Admin) -> list[dict[str, Any]]:
     with provider.database.session(readonly=True) as session:
-        find_tenant(session, admin.tenant)
         found = clients.list_clients(session, admin.tenant)
         return [clients.describe_client(item) for item in found]
 
@@ -116,7 +114,6 @@ async def create_client(
 
 def _create(provider: Provider, admin: Admin, body: NewClient) -> dict[str, Any]:
     with provider.database.session() as session:
-        find_tenant(session, admin.tenant)
         made = clients.register_client(
             session,
             provider.master,

@@ -19,6 +19,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from starlette.requests import Request
 
 from ...errors import AdminError, not_found
+from ...store.models import EMAIL_LENGTH, NAME_LENGTH, ROLE_NAME_LENGTH
 
 
 def storable(value: str) -> str:
@@ -50,7 +51,7 @@ def is_storable(value: str, max_length: int) -> bool:
     return 0 < len(value) <= max_length
 
 
-def path_value(value: str, what: str, max_length: int = 200) -> str:
+def path_value(value: str, what: str, max_length: int = NAME_LENGTH) -> str:
     """A path parameter naming a ``what``: a value no row can have is a 404, as is a missing row.
 
     >>> path_value("ada", "user")
@@ -70,14 +71,14 @@ class Body(BaseModel):
 Storable = AfterValidator(storable)
 
 TenantId = Annotated[str, Field(min_length=1, max_length=63), Storable]
-Name = Annotated[str, Field(min_length=1, max_length=200), Storable]
-Username = Annotated[str, Field(min_length=1, max_length=200), Storable]
+Name = Annotated[str, Field(min_length=1, max_length=NAME_LENGTH), Storable]
+Username = Annotated[str, Field(min_length=1, max_length=NAME_LENGTH), Storable]
 Password = Annotated[str, Field(min_length=1, max_length=1024), Storable]
-Email = Annotated[str, Field(max_length=320), Storable]
-RoleName = Annotated[str, Field(min_length=1, max_length=100), Storable]
-Permission = Annotated[str, Field(min_length=1, max_length=100), Storable]
+Email = Annotated[str, Field(max_length=EMAIL_LENGTH), Storable]
+RoleName = Annotated[str, Field(min_length=1, max_length=ROLE_NAME_LENGTH), Storable]
+Permission = Annotated[str, Field(min_length=1, max_length=ROLE_NAME_LENGTH), Storable]
 Description = Annotated[str, Field(max_length=500), Storable]
-Audience = Annotated[str, Field(min_length=1, max_length=200), Storable]
+Audience = Annotated[str, Field(min_length=1, max_length=NAME_LENGTH), Storable]
 GrantType = Annotated[str, Field(min_length=1, max_length=40), Storable]
 
 Permissions = Annotated[list[Permission], Field(max_length=100)]

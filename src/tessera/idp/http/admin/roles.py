@@ -12,8 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ...provider import Provider
 from ...services import rbac
-from ...services.tenants import find_tenant
-from ...store.models import Role
+from ...store.models import ROLE_NAME_LENGTH, Role
 from .auth import Admin, tenant_admin
 from .fields import Body, Description, Permissions, RoleName, path_value
 
@@ -55,7 +54,7 @@ class RoleList(BaseModel):
 
 
 def _role(session: Session, admin: Admin, name: str) -> Role:
-    return rbac.find_role(session, admin.tenant, path_value(name, "role", 100))
+    return rbac.find_role(session, admin.tenant, path_value(name, "role", ROLE_NAME_LENGTH))
 
 
 @router.get("/tenants/{tenant_id}/roles", response_model=RoleList, summary="List roles")
@@ -65,7 +64,6 @@ async def list_roles(request: Request, admin: RolesAdmin) -> dict[str, Any]:
 
 def _list(provider: Provider, admin: Admin) -> list[dict[str, Any]]:
     with provider.database.session(readonly=True) as session:
-        find_tenant(session, admin.tenant)
         return [rbac.describe_role(role) for role in rbac.list_roles(session, admin.tenant)]
 
 
@@ -82,7 +80,6 @@ async def create_role(
 
 def _create(provider: Provider, admin: Admin, body: NewRole) -> dict[str, Any]:
     with provider.database.session() as session:
-        find_tenant(session, admin.tenant)
         role = rbac.create_role(
             session,
             tenant_id=admin.tenant,

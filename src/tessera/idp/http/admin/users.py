@@ -16,10 +16,10 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from ...flows.user_status import change_status
 from ...provider import Provider
-from ...services import accounts, mfa, rbac, revoke
-from ...services.tenants import find_tenant
-from ...store.models import User
+from ...services import accounts, mfa, rbac
+from ...store.models import NAME_LENGTH, UUID_LENGTH, User
 from .auth import Admin, tenant_admin
 from .fields import Body, Email, Password, RoleNames, Username, is_storable, path_value
 
@@ -83,14 +83,14 @@ class Roles(BaseModel):
 
 
 def _user(session: Session, admin: Admin, user_id: str) -> User:
-    return accounts.find_user(session, admin.tenant, path_value(user_id, "user", 36))
+    return accounts.find_user(session, admin.tenant, path_value(user_id, "user", UUID_LENGTH))
 
 
 @router.get("/tenants/{tenant_id}/users", response_model=UserPage, summary="List users")
 async def list_users(
     request: Request,
     admin: UsersAdmin,
-    after: Annotated[str | None, Query(max_length=200)] = None,
+    after: Annotated[str | None, Query(max_length=NAME_LENGTH)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
 ) -> dict[str, Any]:
     return await run_in_threadpool(_list, request.app.state.provider, admin, after, limit)
@@ -98,8 +98,7 @@ async def list_users(
 
 def _list(provider: Provider, admin: Admin, after: str | None, limit: int) -> dict[str, Any]:
     with provider.database.session(readonly=True) as session:
-        find_tenant(session, admin.tenant)
-        if after is not None and not is_storable(after, 200):
+        if after is not None and not is_storable(after, NAME_LENGTH):
             return {"users": [], "next_cursor": None}  # no username sorts after such a value
         page = accounts.list_users(session, admin.tenant, after=after, limit=limit)
         return {
@@ -121,7 +120,6 @@ async def create_user(
 
 def _create(provider: Provider, admin: Admin, body: NewUser) -> dict[str, Any]:
     with provider.database.session() as session:
-        find_tenant(session, admin.tenant)
         user = accounts.create_user(
             session,
             provider.passwords,
@@ -170,12 +168,8 @@ def _update(provider: Provider, admin: Admin, user_id: str, body: UserChange) ->
             policy=provider.password_policy,
             context=admin.context,
         )
-        if body.status == "disabled":
-            revoke.disable_user(provider, session, user, admin.context)
-        elif body.status == "active" and accounts.effective_status(user) == "locked":
-            provider.lockout.unlock(session, user, context=admin.context)  # failures forgotten too
-        elif body.status is not None:
-            accounts.set_status(session, user, body.status, context=admin.context)
+        if body.status is not None:
+            change_status(provider, session, user, body.status, context=admin.context)
         return accounts.describe_user(session, user)
 
 

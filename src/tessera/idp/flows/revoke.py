@@ -10,9 +10,9 @@ from tessera import jose
 
 from ..errors import OAuthError
 from ..provider import Provider
+from ..services.accounts import effective_status, set_status
+from ..services.audit import Context, record
 from ..store.models import Client, User
-from .accounts import effective_status, set_status
-from .audit import Context, record
 
 
 def revoke(

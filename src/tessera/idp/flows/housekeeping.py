@@ -15,8 +15,8 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from ..provider import Provider
+from ..services.audit import Context, record
 from ..store.models import AuditEvent, RefreshFamily, RefreshToken, RevokedToken, SubjectNotBefore
-from .audit import Context, record
 
 # A revoked family is kept this long so that reuse of its tokens is still recognised.
 REVOKED_FAMILY_KEEP = 7 * 86_400

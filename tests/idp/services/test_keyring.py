@@ -18,7 +18,7 @@ from tessera.idp.store.database import Database
 from tessera.idp.store.models import SigningKey
 from tessera.jose import b64
 
-from .conftest import AUDIENCE, ISSUER, audit_events, make_settings, run_together
+from ..conftest import AUDIENCE, ISSUER, audit_events, make_settings, run_together
 
 PERIOD = 4 * 3600
 PREPUBLISH = 600

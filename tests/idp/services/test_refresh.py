@@ -13,13 +13,13 @@ from sqlalchemy import select
 
 from tessera.idp.config import Settings
 from tessera.idp.errors import OAuthError
+from tessera.idp.flows.grants import token_response
 from tessera.idp.provider import Provider
 from tessera.idp.services.audit import Context
-from tessera.idp.services.grants import token_response
 from tessera.idp.services.refresh import Refused, Rotated
 from tessera.idp.store.models import RefreshFamily, RefreshToken
 
-from .conftest import (
+from ..conftest import (
     AUDIENCE,
     CHEAP_PASSWORDS,
     Registered,

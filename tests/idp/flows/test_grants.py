@@ -9,14 +9,14 @@ import pytest
 
 from tessera import jose
 from tessera.idp.errors import OAuthError
+from tessera.idp.flows.grants import token_response
 from tessera.idp.provider import Provider
 from tessera.idp.services.audit import Context
 from tessera.idp.services.clients import SECRET_PURPOSE
-from tessera.idp.services.grants import token_response
 from tessera.idp.store.models import User
 from tessera.jose import b64
 
-from .conftest import (
+from ..conftest import (
     AUDIENCE,
     CHEAP_PASSWORDS,
     Registered,

@@ -33,8 +33,8 @@ from tessera.idp.store.database import Database
 from tessera.idp.store.models import AuditEvent
 from tessera.jose import b64
 
-from ..services import postgres_schema
-from .conftest import audit_events
+from ...services import postgres_schema
+from ..conftest import audit_events
 
 T0 = 1_800_000_000  # the seeded rows' times: far from now, so other rows never mix in
 FIELDS = {

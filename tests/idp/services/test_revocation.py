@@ -17,14 +17,14 @@ from tessera.guard.revocation_redis import RedisRevocationList
 from tessera.idp.cache.fanout import RedisFanout
 from tessera.idp.config import Settings
 from tessera.idp.errors import OAuthError
+from tessera.idp.flows.grants import token_response
+from tessera.idp.flows.revoke import log_out_everywhere, revoke
 from tessera.idp.provider import Provider
 from tessera.idp.services.audit import Context
-from tessera.idp.services.grants import token_response
-from tessera.idp.services.revoke import log_out_everywhere, revoke
 from tessera.idp.store.models import Client, RefreshFamily, RevokedToken, SubjectNotBefore
 
-from ..services import REDIS_URL
-from .conftest import (
+from ...services import REDIS_URL
+from ..conftest import (
     Registered,
     add_client,
     add_tenant,

@@ -7,15 +7,17 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from ..errors import OAuthError, invalid_grant, invalid_request
 from ..provider import Provider
+from ..services.accounts import authenticate_user, effective_status
+from ..services.audit import Context, record
+from ..services.clients import authenticate_client, split_scopes
+from ..services.rbac import access_of, permitted_scope
+from ..services.refresh import Refused
 from ..store.models import Client, User
-from .accounts import authenticate_user, effective_status
-from .audit import Context, record
-from .clients import authenticate_client, split_scopes
-from .rbac import access_of, permitted_scope
-from .refresh import Refused
-from .second_factor import MfaRequired, pass_challenge, second_factor_due
+from .mfa_challenge import MfaRequired, pass_challenge, second_factor_due
 
 MFA_OTP = "urn:tessera:params:oauth:grant-type:mfa-otp"  # the code after an mfa_required
 SUPPORTED = ("client_credentials", "refresh_token", "password", MFA_OTP)
@@ -23,7 +25,7 @@ SUPPORTED = ("client_credentials", "refresh_token", "password", MFA_OTP)
 
 def client_from_request(
     provider: Provider,
-    session: Any,
+    session: Session,
     form: Mapping[str, str],
     basic: tuple[str, str] | None,
 ) -> Client:
@@ -108,7 +110,7 @@ def token_response(
 
 
 def _client_credentials(
-    provider: Provider, session: Any, client: Client, form: Mapping[str, str], context: Context
+    provider: Provider, session: Session, client: Client, form: Mapping[str, str], context: Context
 ) -> dict[str, Any]:
     scope = grant_scope(form.get("scope"), client.allowed_scopes, client.default_scopes)
     audience = audience_for(client, form.get("resource"))
@@ -136,7 +138,7 @@ def _client_credentials(
 
 
 def _password(
-    provider: Provider, session: Any, client: Client, form: Mapping[str, str], context: Context
+    provider: Provider, session: Session, client: Client, form: Mapping[str, str], context: Context
 ) -> dict[str, Any] | Refused | MfaRequired:
     if not client.first_party:
         raise OAuthError("unauthorized_client", "the password grant is for first-party clients")
@@ -158,7 +160,7 @@ def _password(
 
 def password_login(
     provider: Provider,
-    session: Any,
+    session: Session,
     client: Client,
     username: str,
     password: str,
@@ -216,7 +218,7 @@ def password_login(
 
 
 def _mfa_otp(
-    provider: Provider, session: Any, client: Client, form: Mapping[str, str], context: Context
+    provider: Provider, session: Session, client: Client, form: Mapping[str, str], context: Context
 ) -> dict[str, Any] | Refused:
     if not client.first_party:
         raise OAuthError("unauthorized_client", "the password grant is for first-party clients")
@@ -230,7 +232,7 @@ def _mfa_otp(
 
 def mfa_login(
     provider: Provider,
-    session: Any,
+    session: Session,
     client: Client,
     mfa_token: str,
     otp: str | None,
@@ -264,7 +266,7 @@ def mfa_login(
 
 def login(
     provider: Provider,
-    session: Any,
+    session: Session,
     client: Client,
     user: User,
     requested_scope: str | None,
@@ -326,7 +328,7 @@ def login(
 
 
 def _refresh(
-    provider: Provider, session: Any, client: Client, form: Mapping[str, str], context: Context
+    provider: Provider, session: Session, client: Client, form: Mapping[str, str], context: Context
 ) -> dict[str, Any] | Refused:
     token = form.get("refresh_token")
     if not token:
@@ -336,7 +338,7 @@ def _refresh(
 
 def refresh_with(
     provider: Provider,
-    session: Any,
+    session: Session,
     client: Client,
     token: str,
     requested_scope: str | None,

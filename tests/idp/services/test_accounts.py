@@ -29,7 +29,7 @@ from tessera.idp.services.tenants import (
     update_tenant,
 )
 
-from .conftest import CHEAP_PASSWORDS, add_tenant, add_user, audit_events, row_counts
+from ..conftest import CHEAP_PASSWORDS, add_tenant, add_user, audit_events, row_counts
 
 CONTEXT = Context(ip="198.51.100.4", actor="admin-1")
 PASSWORD = "correct horse battery staple"

@@ -13,12 +13,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ..provider import Provider
+from ..services.accounts import create_user
+from ..services.audit import record
+from ..services.clients import create_client
+from ..services.rbac import SYSTEM_ADMIN, SYSTEM_TENANT, TENANT_ADMIN, create_role
+from ..services.tenants import create_tenant
 from ..store.models import Tenant
-from .accounts import create_user
-from .audit import record
-from .clients import create_client
-from .rbac import SYSTEM_ADMIN, SYSTEM_TENANT, TENANT_ADMIN, create_role
-from .tenants import create_tenant
 
 DEFAULT_TENANT = SYSTEM_TENANT
 DEMO_CLIENT = "demo"

@@ -19,10 +19,10 @@ from sqlalchemy import select
 
 from tessera.idp.config import Settings
 from tessera.idp.errors import OAuthError
+from tessera.idp.flows.grants import token_response
 from tessera.idp.provider import Provider
 from tessera.idp.services.accounts import create_user
 from tessera.idp.services.audit import Context
-from tessera.idp.services.grants import token_response
 from tessera.idp.services.password_policy import (
     MAX_LENGTH,
     PasswordPolicy,
@@ -31,7 +31,7 @@ from tessera.idp.services.password_policy import (
 )
 from tessera.idp.store.models import User
 
-from .conftest import (
+from ..conftest import (
     ISSUER,
     TENANT,
     add_tenant,

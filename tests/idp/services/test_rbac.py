@@ -9,11 +9,12 @@ import orjson
 import pytest
 
 from tessera.idp.errors import AdminError, OAuthError
+from tessera.idp.flows.grants import token_response
+from tessera.idp.flows.revoke import disable_user
 from tessera.idp.provider import Provider
 from tessera.idp.services.accounts import find_user
 from tessera.idp.services.audit import Context
 from tessera.idp.services.clients import register_client
-from tessera.idp.services.grants import token_response
 from tessera.idp.services.rbac import (
     SYSTEM_TENANT,
     access_of,
@@ -23,10 +24,9 @@ from tessera.idp.services.rbac import (
     set_roles,
     update_role,
 )
-from tessera.idp.services.revoke import disable_user
 from tessera.idp.services.tenants import create_tenant
 
-from .conftest import Registered, add_client, add_tenant, add_user, audit_events
+from ..conftest import Registered, add_client, add_tenant, add_user, audit_events
 
 CONTEXT = Context(ip="203.0.113.9", actor="root")
 PASSWORD = "correct horse battery staple"

@@ -11,7 +11,7 @@ from tessera import jose
 from tessera.idp.config import Settings
 from tessera.idp.provider import Provider
 
-from .conftest import AUDIENCE, ISSUER, make_settings
+from ..conftest import AUDIENCE, ISSUER, make_settings
 
 
 @pytest.fixture

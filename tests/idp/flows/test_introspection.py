@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 
 from tessera import jose
+from tessera.idp.flows.grants import token_response
+from tessera.idp.flows.introspection import introspect
+from tessera.idp.flows.revoke import log_out_everywhere, revoke
 from tessera.idp.provider import Provider
 from tessera.idp.services.audit import Context
-from tessera.idp.services.grants import token_response
-from tessera.idp.services.introspection import introspect
-from tessera.idp.services.revoke import log_out_everywhere, revoke
 from tessera.idp.store.models import Client
 
-from .conftest import (
+from ..conftest import (
     AUDIENCE,
     ISSUER,
     Registered,

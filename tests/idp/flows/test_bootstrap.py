@@ -9,10 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from tessera.idp.errors import OAuthError
-from tessera.idp.provider import Provider
-from tessera.idp.services.accounts import authenticate_user
-from tessera.idp.services.audit import Context
-from tessera.idp.services.bootstrap import (
+from tessera.idp.flows.bootstrap import (
     DEFAULT_TENANT,
     DEMO_AUDIENCE,
     DEMO_CLIENT,
@@ -20,11 +17,14 @@ from tessera.idp.services.bootstrap import (
     Bootstrapped,
     bootstrap,
 )
-from tessera.idp.services.grants import token_response
+from tessera.idp.flows.grants import token_response
+from tessera.idp.provider import Provider
+from tessera.idp.services.accounts import authenticate_user
+from tessera.idp.services.audit import Context
 from tessera.idp.services.rbac import access_of
 from tessera.idp.store.models import Tenant, User
 
-from .conftest import all_rows, client_row, row_counts
+from ..conftest import all_rows, client_row, row_counts
 
 CONTEXT = Context()
 

@@ -10,13 +10,13 @@ import orjson
 import pytest
 
 from tessera.idp.errors import OAuthError
+from tessera.idp.flows.grants import token_response
+from tessera.idp.flows.revoke import log_out_everywhere, revoke
 from tessera.idp.provider import Provider
 from tessera.idp.services.audit import Context, record
-from tessera.idp.services.grants import token_response
-from tessera.idp.services.revoke import log_out_everywhere, revoke
 from tessera.idp.store.models import AuditEvent, Client
 
-from .conftest import (
+from ..conftest import (
     Registered,
     add_client,
     add_user,

@@ -13,9 +13,9 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from tessera.idp.config import Settings
+from tessera.idp.flows.housekeeping import REVOKED_FAMILY_KEEP, purge
 from tessera.idp.provider import Provider
 from tessera.idp.services.audit import AuditQuery, iter_events, record
-from tessera.idp.services.housekeeping import REVOKED_FAMILY_KEEP, purge
 from tessera.idp.services.refresh import Refused, Rotated
 from tessera.idp.store.models import (
     AuditEvent,
@@ -25,7 +25,7 @@ from tessera.idp.store.models import (
     SubjectNotBefore,
 )
 
-from .conftest import AUDIENCE, Registered, add_client, audit_events, make_settings, row_counts
+from ..conftest import AUDIENCE, Registered, add_client, audit_events, make_settings, row_counts
 
 DAY = 86_400
 

@@ -19,16 +19,16 @@ from sqlalchemy import select
 from tessera.idp.cache.throttle import IN_FLIGHT, Counter, MemoryStore, Policy
 from tessera.idp.config import Settings
 from tessera.idp.errors import OAuthError, Throttled
+from tessera.idp.flows.grants import token_response
 from tessera.idp.provider import Provider
 from tessera.idp.services.accounts import effective_status, set_status
 from tessera.idp.services.audit import Context
-from tessera.idp.services.grants import token_response
 from tessera.idp.services.lockout import Lockout
 from tessera.idp.services.secrets import MasterKey
 from tessera.idp.store.models import AuditEvent, User
 
-from ..services import REDIS_URL
-from .conftest import (
+from ...services import REDIS_URL
+from ..conftest import (
     TENANT,
     Registered,
     add_tenant,

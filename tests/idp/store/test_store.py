@@ -20,7 +20,7 @@ from tessera.idp.services.accounts import create_user
 from tessera.idp.store.database import Database, after_commit, text
 from tessera.idp.store.models import RefreshFamily, RefreshToken, Tenant, User
 
-from .conftest import CHEAP_PASSWORDS, add_client, add_tenant, row_counts
+from ..conftest import CHEAP_PASSWORDS, add_client, add_tenant, row_counts
 
 LONG = "a long enough password"
 

@@ -17,10 +17,11 @@ from sqlalchemy import select
 
 from tessera import jose
 from tessera.idp.errors import OAuthError, Throttled
+from tessera.idp.flows.grants import MFA_OTP, token_response
+from tessera.idp.flows.mfa_challenge import pass_challenge
 from tessera.idp.provider import Provider
 from tessera.idp.services.audit import Context
 from tessera.idp.services.challenges import TTL, Challenges, MfaRequired
-from tessera.idp.services.grants import MFA_OTP, token_response
 from tessera.idp.services.mfa import (
     RECOVERY_PURPOSE,
     confirm_enrolment,
@@ -30,11 +31,10 @@ from tessera.idp.services.mfa import (
     verify_second_factor,
 )
 from tessera.idp.services.refresh import Refused
-from tessera.idp.services.second_factor import challenges_of, pass_challenge
 from tessera.idp.services.secrets import MasterKey, MasterKeyError
 from tessera.idp.store.models import AuditEvent, Client, RecoveryCode, Tenant, User
 
-from .conftest import (
+from ..conftest import (
     CHEAP_PASSWORDS,
     TENANT,
     Registered,
@@ -404,7 +404,7 @@ def challenge_for(provider: Provider, **overrides: Any) -> str:
         "now": NOW,
     }
     values.update(overrides)
-    return challenges_of(provider).issue(**values)
+    return provider.challenges.issue(**values)
 
 
 def test_the_mfa_token_is_an_hs256_jwt_of_its_own_type(provider: Provider) -> None:
@@ -415,7 +415,7 @@ def test_the_mfa_token_is_an_hs256_jwt_of_its_own_type(provider: Provider) -> No
     assert claims["exp"] - claims["iat"] == TTL == 300
     assert (claims["sub"], claims["tenant"], claims["client_id"]) == ("u-1", "acme", "web")
     assert (claims["purpose"], claims["scope"], claims["auth_time"]) == ("verify", "read", NOW)
-    assert challenges_of(provider).open(token, now=NOW + TTL - 1).user_id == "u-1"
+    assert provider.challenges.open(token, now=NOW + TTL - 1).user_id == "u-1"
 
 
 def tampered(token: str, **changes: Any) -> str:
@@ -449,7 +449,7 @@ def test_a_bad_mfa_token_is_invalid_grant(
 ) -> None:
     token = bad(provider, challenge_for(provider))
     with pytest.raises(OAuthError) as caught:
-        challenges_of(provider).open(token, now=NOW + 1)
+        provider.challenges.open(token, now=NOW + 1)
     assert (caught.value.error, caught.value.status) == ("invalid_grant", 400)
     assert token not in str(caught.value)
 
@@ -457,7 +457,7 @@ def test_a_bad_mfa_token_is_invalid_grant(
 def test_an_expired_mfa_token_is_invalid_grant(provider: Provider) -> None:
     token = challenge_for(provider)
     with pytest.raises(OAuthError) as caught:
-        challenges_of(provider).open(token, now=NOW + TTL + 1)
+        provider.challenges.open(token, now=NOW + TTL + 1)
     assert caught.value.error == "invalid_grant"
 
 
@@ -504,7 +504,7 @@ def test_a_password_login_with_a_factor_needs_the_code(cheap: Provider, tenant: 
     body = error.as_dict()
     assert (error.status, body["error"]) == (403, "mfa_required")
     assert set(body) == {"error", "error_description", "mfa_token"}
-    opened = challenges_of(cheap).open(body["mfa_token"])
+    opened = cheap.challenges.open(body["mfa_token"])
     assert (opened.user_id, opened.client_id, opened.purpose) == (
         enrolled.user_id,
         client.id,
@@ -656,7 +656,7 @@ def test_required_policy_sends_a_user_without_a_factor_to_enrol(
     client = first_party_client(cheap, tenant)
     error = challenged(cheap, client)
     assert (error.status, error.error) == (403, "mfa_enrollment_required")
-    opened = challenges_of(cheap).open(error.mfa_token)
+    opened = cheap.challenges.open(error.mfa_token)
     assert (opened.purpose, opened.user_id) == ("enrol", user.id)
     # An enrolment token is no verification token: no code finishes the login before enrolling.
     with pytest.raises(OAuthError):

@@ -9,10 +9,10 @@ from sqlalchemy.orm import Session
 
 from tessera import jose
 
+from ..services.refresh import RefreshTokens
+from ..services.revocation import Revocations
+from ..services.tokens import TokenIssuer
 from ..store.models import Client
-from .refresh import RefreshTokens
-from .revocation import Revocations
-from .tokens import TokenIssuer
 
 INACTIVE: dict[str, Any] = {"active": False}
 

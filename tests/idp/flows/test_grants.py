@@ -10,6 +10,7 @@ import pytest
 from tessera import jose
 from tessera.idp.errors import OAuthError
 from tessera.idp.flows.grants import token_response
+from tessera.idp.http.answers import oauth_status
 from tessera.idp.provider import Provider
 from tessera.idp.services.audit import Context
 from tessera.idp.services.clients import SECRET_PURPOSE
@@ -101,14 +102,14 @@ def test_wrong_secret_and_unknown_client_are_the_same_invalid_client(
         refused(provider, {**form, "client_id": service.id}),  # a confidential client, no secret
         refused(provider, form, (service.id, "")),
     ]
-    assert {(error.error, error.description, error.status) for error in errors} == {
+    assert {(error.error, error.description, oauth_status(error)) for error in errors} == {
         ("invalid_client", "client authentication failed", 401)
     }
 
 
 def test_no_client_authentication_at_all_is_invalid_client(provider: Provider) -> None:
     error = refused(provider, {"grant_type": "client_credentials"})
-    assert (error.error, error.status) == ("invalid_client", 401)
+    assert (error.error, oauth_status(error)) == ("invalid_client", 401)
 
 
 def test_both_authentication_methods_at_once_are_an_invalid_request(

@@ -19,6 +19,7 @@ from tessera import jose
 from tessera.idp.errors import OAuthError, Throttled
 from tessera.idp.flows.grants import MFA_OTP, token_response
 from tessera.idp.flows.mfa_challenge import pass_challenge
+from tessera.idp.http.answers import oauth_status
 from tessera.idp.provider import Provider
 from tessera.idp.services.audit import Context
 from tessera.idp.services.challenges import TTL, Challenges, MfaRequired
@@ -217,7 +218,7 @@ def test_enrolment_is_refused_while_a_factor_is_enrolled(cheap: Provider, tenant
     enrolled = enrol(cheap, tenant)
     with pytest.raises(OAuthError) as caught:
         start(cheap, enrolled.user_id)
-    assert (caught.value.error, caught.value.status) == ("invalid_request", 400)
+    assert (caught.value.error, oauth_status(caught.value)) == ("invalid_request", 400)
 
 
 def test_confirming_without_an_enrolment_is_refused(cheap: Provider, tenant: str) -> None:
@@ -450,7 +451,7 @@ def test_a_bad_mfa_token_is_invalid_grant(
     token = bad(provider, challenge_for(provider))
     with pytest.raises(OAuthError) as caught:
         provider.challenges.open(token, now=NOW + 1)
-    assert (caught.value.error, caught.value.status) == ("invalid_grant", 400)
+    assert (caught.value.error, oauth_status(caught.value)) == ("invalid_grant", 400)
     assert token not in str(caught.value)
 
 
@@ -502,7 +503,7 @@ def test_a_password_login_with_a_factor_needs_the_code(cheap: Provider, tenant: 
     client = first_party_client(cheap, tenant)
     error = challenged(cheap, client, scope="read write")
     body = error.as_dict()
-    assert (error.status, body["error"]) == (403, "mfa_required")
+    assert (oauth_status(error), body["error"]) == (403, "mfa_required")
     assert set(body) == {"error", "error_description", "mfa_token"}
     opened = cheap.challenges.open(body["mfa_token"])
     assert (opened.user_id, opened.client_id, opened.purpose) == (
@@ -555,7 +556,7 @@ def test_a_wrong_code_is_refused_and_the_failure_kept(cheap: Provider, tenant: s
     wrong = "000000" if current_code(enrolled) != "000000" else "111111"
     with pytest.raises(OAuthError) as caught:
         mfa_grant(cheap, client, token, otp=wrong)
-    assert (caught.value.error, caught.value.status) == ("invalid_grant", 400)
+    assert (caught.value.error, oauth_status(caught.value)) == ("invalid_grant", 400)
     assert events_of(cheap, enrolled.user_id)[-1] == ("mfa.failed", "failure")
     assert mfa_grant(cheap, client, token, otp=current_code(enrolled))["access_token"]
 
@@ -566,7 +567,7 @@ def test_an_mfa_token_of_another_client_is_refused(cheap: Provider, tenant: str)
     token = challenged(cheap, client).mfa_token
     with pytest.raises(OAuthError) as caught:
         mfa_grant(cheap, other, token, otp=current_code(enrolled))
-    assert (caught.value.error, caught.value.status) == ("invalid_grant", 400)
+    assert (caught.value.error, oauth_status(caught.value)) == ("invalid_grant", 400)
     assert "another client" in caught.value.description
     # The code was not spent by the refused attempt.
     assert mfa_grant(cheap, client, token, otp=current_code(enrolled))["access_token"]
@@ -655,7 +656,7 @@ def test_required_policy_sends_a_user_without_a_factor_to_enrol(
     user = add_user(cheap, tenant, password=PASSWORD)
     client = first_party_client(cheap, tenant)
     error = challenged(cheap, client)
-    assert (error.status, error.error) == (403, "mfa_enrollment_required")
+    assert (oauth_status(error), error.error) == (403, "mfa_enrollment_required")
     opened = cheap.challenges.open(error.mfa_token)
     assert (opened.purpose, opened.user_id) == ("enrol", user.id)
     # An enrolment token is no verification token: no code finishes the login before enrolling.
@@ -717,7 +718,7 @@ def test_wrong_codes_count_towards_the_lockout(strict: Provider) -> None:
     # Checked before the code: the next attempt must wait, and a right code is not spent by it.
     with pytest.raises(Throttled) as caught:
         second_step(strict, client, token, right, at)
-    assert (caught.value.status, caught.value.retry_after) == (429, 1)
+    assert (oauth_status(caught.value), caught.value.retry_after) == (429, 1)
     assert events_of(strict, enrolled.user_id)[-2:] == [
         ("mfa.failed", "failure"),
         ("mfa.throttled", "failure"),

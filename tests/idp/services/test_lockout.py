@@ -20,6 +20,7 @@ from tessera.idp.cache.throttle import IN_FLIGHT, Counter, MemoryStore, Policy
 from tessera.idp.config import Settings
 from tessera.idp.errors import OAuthError, Throttled
 from tessera.idp.flows.grants import token_response
+from tessera.idp.http.answers import oauth_status
 from tessera.idp.provider import Provider
 from tessera.idp.services.accounts import effective_status, set_status
 from tessera.idp.services.audit import Context
@@ -231,7 +232,7 @@ def test_the_threshold_locks_the_account_and_the_user_row(
 
     refused = log_in(provider, client, PASSWORD)  # even the right password
     assert isinstance(refused, Throttled)
-    assert (refused.status, refused.as_dict()) == (
+    assert (oauth_status(refused), refused.as_dict()) == (
         429,
         {
             "error": "invalid_grant",
@@ -273,7 +274,7 @@ def test_a_locked_user_row_is_refused_like_a_throttled_account_and_counts_nothin
         set_status(session, user, "locked", until=int(at) + 10, context=CONTEXT)
     for _ in range(5):
         refused = refusal(lambda: admit(provider, at))
-        assert (refused.status, refused.retry_after, refused.cause) == (429, 10, "locked")
+        assert (oauth_status(refused), refused.retry_after, refused.cause) == (429, 10, "locked")
     for _ in range(provider.settings.lockout_free_attempts):  # once the lock has ended
         assert admit(provider, at + 10) is not None
 
@@ -436,7 +437,7 @@ def test_a_password_login_resets_the_failures(
     assert "access_token" in log_in(provider, client, PASSWORD)
     for _ in range(3):
         error = log_in(provider, client, WRONG)
-        assert isinstance(error, OAuthError) and error.status == 400
+        assert isinstance(error, OAuthError) and oauth_status(error) == 400
     assert isinstance(log_in(provider, client, WRONG), Throttled)
     assert len(events(provider, "login.failed")) == 5
     assert len(events(provider, "login.throttled")) == 1
@@ -459,7 +460,7 @@ def test_a_refused_attempt_does_no_argon2_work_and_counts_nothing(
     monkeypatch.setattr(PasswordHasher, "verify", counting_verify)
     for username in ("ada", "ADA", "ada"):
         refused = log_in(provider, client, PASSWORD, username)
-        assert isinstance(refused, Throttled) and refused.status == 429
+        assert isinstance(refused, Throttled) and oauth_status(refused) == 429
     assert verified == []
     assert len(events(provider, "login.failed")) == 3
     assert len(events(provider, "login.throttled")) == 3

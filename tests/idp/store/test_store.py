@@ -154,7 +154,7 @@ def test_usernames_are_unique_per_tenant_ignoring_case(provider: Provider) -> No
                 password=LONG,
                 email=email,
             )
-        assert refused.value.status == 409
+        assert refused.value.code == "conflict"
     # The database holds the line too, should two nodes race past the service's check.
     for column, value in (("username_key", "ada"), ("email_key", "ada@example.com")):
         with provider.database.session(readonly=True) as session:

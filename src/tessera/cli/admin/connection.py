@@ -37,7 +37,9 @@ if TYPE_CHECKING:
 
 EXIT_NOT_FOUND = 3
 EXIT_CONFLICT = 4
-_EXIT_BY_STATUS = {404: EXIT_NOT_FOUND, 409: EXIT_CONFLICT, 422: EXIT_INPUT}
+# A refused change, by its code (a permission the operator lacks does not arise here: the CLI
+# acts with the database's full rights).
+_EXIT_BY_CODE = {"not_found": EXIT_NOT_FOUND, "conflict": EXIT_CONFLICT, "invalid": EXIT_INPUT}
 
 
 def actor() -> str:
@@ -142,7 +144,7 @@ def _refuse(error: Exception, json_output: bool) -> NoReturn:
     from tessera.idp.services.secrets import MasterKeyError
 
     if isinstance(error, AdminError):
-        _end(error.code, error.detail, _EXIT_BY_STATUS.get(error.status, EXIT_REFUSED), json_output)
+        _end(error.code, error.detail, _EXIT_BY_CODE.get(error.code, EXIT_REFUSED), json_output)
     if isinstance(error, PasswordRejected):
         _end("weak_password", str(error), EXIT_INPUT, json_output, reason=error.reason)
     if isinstance(error, MasterKeyError):

@@ -38,7 +38,7 @@ def client_from_request(
         return authenticate_client(session, provider.master, basic[0], basic[1], provider.clients)
     client_id = form.get("client_id")
     if not client_id:
-        raise OAuthError("invalid_client", "client authentication required", 401)
+        raise OAuthError("invalid_client", "client authentication required")
     return authenticate_client(
         session, provider.master, client_id, form.get("client_secret"), provider.clients
     )

@@ -17,18 +17,15 @@ from contextlib import asynccontextmanager
 from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ... import __version__
 from ..config import Settings
-from ..errors import AdminError, OAuthError, Throttled
 from ..flows.housekeeping import purge
 from ..provider import Provider
-from ..services.password_policy import PasswordRejected
 from . import admin, browser, mfa, oauth, wellknown
-from .admin.problems import http_problem, password_problem, problem, validation_problem
+from .admin.problems import http_problem
 from .limits import ADMIN_PREFIX, BodyLimit, HeaderLimit
 from .pages import landing_page
 
@@ -73,35 +70,11 @@ def create_app(settings: Settings, provider: Provider | None = None) -> FastAPI:
     mfa.install(app, provider)
     admin.install(app, provider)
 
-    @app.exception_handler(OAuthError)
-    async def oauth_error(_: Request, error: OAuthError) -> Response:
-        response = oauth.json_answer(error.as_dict(), error.status)
-        if error.status == 401 and error.error == "invalid_client":
-            response.headers["WWW-Authenticate"] = 'Basic realm="tessera"'
-        if isinstance(error, Throttled):
-            response.headers["Retry-After"] = str(error.retry_after)
-        return response
-
-    @app.exception_handler(AdminError)
-    async def admin_error(_: Request, error: AdminError) -> Response:
-        return problem(error)
-
-    @app.exception_handler(PasswordRejected)
-    async def password_rejected(_: Request, error: PasswordRejected) -> Response:
-        return password_problem(error)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid_input(request: Request, error: RequestValidationError) -> Response:
-        if request.url.path.startswith(ADMIN_PREFIX):
-            return validation_problem(error.errors())
-        return oauth.json_answer(
-            {"error": "invalid_request", "error_description": "malformed request"}, 400
-        )
-
     @app.exception_handler(StarletteHTTPException)
     async def framework_refusal(request: Request, error: StarletteHTTPException) -> Response:
-        # What FastAPI and Starlette refuse before a handler runs: an unknown route (404), a
-        # method the route lacks (405), a body that cannot be parsed (400).
+        # What FastAPI and Starlette refuse before a route's own answers apply: an unknown
+        # route (404), a method the route lacks (405), a body that cannot be parsed (400), a
+        # body that is not JSON (415). Routes answer their domain errors themselves (answers.py).
         if request.url.path.startswith(ADMIN_PREFIX):
             return http_problem(error.status_code, error.headers)
         return await http_exception_handler(request, error)

@@ -25,10 +25,11 @@ from ..services.audit import Context, record
 from ..services.refresh import Refused
 from ..services.secrets import same
 from ..store.models import ID_LENGTH, Client
-from .oauth import form_body, json_answer
+from .answers import EdgeRefusal, OAuthRoute, json_answer
+from .oauth import form_body
 from .requests import context_of, single_valued_form
 
-router = APIRouter(prefix="/auth", tags=["browser login"])
+router = APIRouter(prefix="/auth", tags=["browser login"], route_class=OAuthRoute)
 
 REFRESH_COOKIE = "tessera_refresh"
 CSRF_COOKIE = "tessera_csrf"
@@ -69,10 +70,10 @@ def _cookie_session(request: Request) -> str:
     """The refresh cookie, once the double-submit CSRF check has passed."""
     refresh_token = request.cookies.get(REFRESH_COOKIE)
     if not refresh_token:
-        raise OAuthError("invalid_grant", "no session", 401)
+        raise EdgeRefusal("invalid_grant", "no session", 401)
     cookie, header = request.cookies.get(CSRF_COOKIE, ""), request.headers.get(CSRF_HEADER, "")
     if not cookie or not header or not same(cookie, header):
-        raise OAuthError("invalid_request", "CSRF token missing or wrong", 403)
+        raise EdgeRefusal("invalid_request", "CSRF token missing or wrong", 403)
     return refresh_token
 
 
@@ -204,7 +205,7 @@ def _refresh(provider: Provider, refresh_token: str, context: Context) -> dict[s
             client = _web_client(session, found[1].client_id)
             result = refresh_with(provider, session, client, refresh_token, None, context)
     if isinstance(result, Refused):
-        raise OAuthError("invalid_grant", result.reason, 401)
+        raise EdgeRefusal("invalid_grant", result.reason, 401)
     return result
 
 

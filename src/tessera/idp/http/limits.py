@@ -21,8 +21,7 @@ from fastapi.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ...jose import json
-from ..errors import AdminError
-from .admin.problems import problem
+from .admin.problems import problem_response
 
 ADMIN_PREFIX = "/admin/"
 
@@ -30,7 +29,7 @@ ADMIN_PREFIX = "/admin/"
 def refusal(path: str, status: int, code: str, detail: str) -> Response:
     """The answer to a request refused at the edge, in the shape its route speaks."""
     if path.startswith(ADMIN_PREFIX):
-        return problem(AdminError(code, detail, status))
+        return problem_response(code, detail, status)
     body = {"error": "invalid_request", "error_description": detail}
     return Response(json.dumps(body), status, {"Cache-Control": "no-store"}, "application/json")
 

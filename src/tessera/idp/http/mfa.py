@@ -40,10 +40,11 @@ from ..services.mfa import Enrolment
 from ..services.refresh import Refused
 from ..store.models import User
 from . import browser
-from .oauth import CLIENT_FIELDS, form_body, json_answer
+from .answers import OAuthRoute, json_answer
+from .oauth import CLIENT_FIELDS, form_body
 from .requests import basic_credentials, context_of, single_valued_form
 
-router = APIRouter(prefix="/auth/mfa", tags=["second factor"])
+router = APIRouter(prefix="/auth/mfa", tags=["second factor"], route_class=OAuthRoute)
 REALM = "tessera"
 # The OpenAPI face of these routes' security; the checking is the guard's.
 SCHEME = TokenScheme(

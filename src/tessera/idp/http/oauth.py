@@ -12,18 +12,16 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from ...jose import json
 from ..errors import invalid_client, invalid_request
 from ..flows.grants import client_from_request, token_response
 from ..flows.introspection import introspect
 from ..flows.revoke import revoke
 from ..provider import Provider
 from ..services.audit import Context
+from .answers import OAuthRoute, json_answer
 from .requests import basic_credentials, context_of, single_valued_form
 
-router = APIRouter(prefix="/oauth2", tags=["oauth2"])
-
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+router = APIRouter(prefix="/oauth2", tags=["oauth2"], route_class=OAuthRoute)
 
 
 def form_body(**fields: str) -> dict[str, Any]:
@@ -50,11 +48,6 @@ CLIENT_FIELDS = {
     "client_id": "client_secret_post: the client's id",
     "client_secret": "client_secret_post: the client's secret",
 }
-
-
-def json_answer(body: Any, status: int = 200) -> Response:
-    """A JSON answer that caches nowhere (RFC 6749 §5.1)."""
-    return Response(json.dumps(body), status, NO_STORE, media_type="application/json")
 
 
 @router.post(

@@ -44,17 +44,17 @@ def basic_credentials(request: Request) -> tuple[str, str] | None:
         return None
     scheme, _, encoded = header.partition(" ")
     if scheme.lower() != "basic":
-        raise OAuthError("invalid_client", "unsupported client authentication", 401)
+        raise OAuthError("invalid_client", "unsupported client authentication")
     try:
         decoded = b64decode(encoded.strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
-        raise OAuthError("invalid_client", "malformed Basic credentials", 401) from None
+        raise OAuthError("invalid_client", "malformed Basic credentials") from None
     client_id, colon, secret = decoded.partition(":")
     if not colon or not client_id:
-        raise OAuthError("invalid_client", "malformed Basic credentials", 401)
+        raise OAuthError("invalid_client", "malformed Basic credentials")
     client_id, secret = unquote(client_id.replace("+", " ")), unquote(secret.replace("+", " "))
     if "\x00" in client_id or "\x00" in secret:
-        raise OAuthError("invalid_client", "malformed Basic credentials", 401)
+        raise OAuthError("invalid_client", "malformed Basic credentials")
     return client_id, secret
 
 

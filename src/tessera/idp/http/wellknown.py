@@ -10,8 +10,9 @@ from fastapi.responses import Response
 from ...jose import json
 from ..flows.grants import SUPPORTED
 from ..provider import Provider
+from .answers import OAuthRoute
 
-router = APIRouter(tags=["discovery"])
+router = APIRouter(tags=["discovery"], route_class=OAuthRoute)
 
 
 def metadata(provider: Provider) -> dict[str, Any]:

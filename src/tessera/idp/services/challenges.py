@@ -54,11 +54,11 @@ class Challenge:
 
 
 class MfaRequired(OAuthError):
-    """403: the password was right, the second factor comes next — with the ``mfa_token``
+    """The password was right, the second factor comes next — with the ``mfa_token``
     (``mfa_required``), or an enrolment first (``mfa_enrollment_required``)."""
 
     def __init__(self, error: str, description: str, mfa_token: str) -> None:
-        super().__init__(error, description, 403)
+        super().__init__(error, description)
         self.mfa_token = mfa_token
 
     def as_dict(self) -> dict[str, str]:

@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import ScalarSelect, bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
-from ..errors import AdminError, conflict, not_found, unprocessable
+from ..errors import conflict, forbidden, not_found, unprocessable
 from ..store.models import Role, User, UserRole
 from .audit import Context, record
 
@@ -70,7 +70,7 @@ def check_grantable(permissions: Iterable[str], *, held: frozenset[str] | None) 
         return
     for permission in permissions:
         if permission.startswith(ADMIN_PREFIX) and permission not in held:
-            raise AdminError("forbidden", f"cannot grant {permission}, which you do not hold", 403)
+            raise forbidden(f"cannot grant {permission}, which you do not hold")
 
 
 def permitted_scope(scope: tuple[str, ...], permissions: frozenset[str]) -> tuple[str, ...]:

@@ -17,12 +17,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, FastAPI
 
 from ...provider import Provider
+from ..answers import ProblemRoute
 from . import audit, clients, keys, roles, tenants, users
 from .auth import AdminAuth
 from .fields import json_media_type
 from .problems import RESPONSES
 
 router = APIRouter(
+    route_class=ProblemRoute,
     prefix="/admin",
     tags=["admin"],
     responses=RESPONSES,

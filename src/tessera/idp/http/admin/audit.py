@@ -20,10 +20,11 @@ from ...provider import Provider
 from ...services import audit
 from ...store.database import Database
 from ...store.models import EVENT_LENGTH, ID_LENGTH, NAME_LENGTH
+from ..answers import ProblemRoute
 from .auth import SYSTEM_PERMISSION, Admin, AdminAuth, system_admin, tenant_admin
 from .fields import Storable
 
-router = APIRouter()
+router = APIRouter(route_class=ProblemRoute)
 
 AuditAdmin = Annotated[Admin, Depends(tenant_admin("admin:audit"))]
 NO_STORE = {"Cache-Control": "no-store"}

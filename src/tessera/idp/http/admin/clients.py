@@ -16,10 +16,11 @@ from starlette.concurrency import run_in_threadpool
 from ...provider import Provider
 from ...services import clients
 from ...store.models import ID_LENGTH, Client
+from ..answers import ProblemRoute
 from .auth import Admin, tenant_admin
 from .fields import Audience, Body, GrantType, Name, Permissions, path_value
 
-router = APIRouter()
+router = APIRouter(route_class=ProblemRoute)
 
 ClientsAdmin = Annotated[Admin, Depends(tenant_admin("admin:clients"))]
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}

@@ -16,9 +16,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
-from ...errors import AdminError, not_found
+from ...errors import not_found
 from ...store.models import EMAIL_LENGTH, NAME_LENGTH, ROLE_NAME_LENGTH
 
 
@@ -92,13 +93,12 @@ def json_media_type(request: Request) -> None:
     """Refuse a body that is not ``application/json`` (or ``+json``) with 415, before FastAPI
     would read it as something else. A request without a body passes: the route decides.
 
-    >>> from starlette.requests import Request
     >>> scope = {"type": "http", "method": "POST", "headers": [(b"content-type", b"text/plain"),
     ...          (b"content-length", b"2")]}
     >>> json_media_type(Request(scope))
     Traceback (most recent call last):
     ...
-    tessera.idp.errors.AdminError: unsupported_media_type: the body must be application/json
+    starlette.exceptions.HTTPException: 415: Unsupported Media Type
     """
     if request.method not in _BODY_METHODS:
         return
@@ -107,4 +107,4 @@ def json_media_type(request: Request) -> None:
         return
     media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type != "application/json" and not media_type.endswith("+json"):
-        raise AdminError("unsupported_media_type", "the body must be application/json", 415)
+        raise HTTPException(415)  # answered by the framework's refusals: a problem

@@ -13,10 +13,11 @@ from starlette.concurrency import run_in_threadpool
 from ...errors import conflict
 from ...provider import Provider
 from ...services.keyring import KeyInfo
+from ..answers import ProblemRoute
 from .auth import Admin, system_admin
 from .fields import Body
 
-router = APIRouter()
+router = APIRouter(route_class=ProblemRoute)
 
 KeysAdmin = Annotated[Admin, Depends(system_admin("admin:keys"))]
 

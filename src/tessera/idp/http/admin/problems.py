@@ -71,22 +71,49 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     431: _problem("the request's headers are too many or too large"),
 }
 
+# The admin API's problem types (RFC 9457 §3.1.1): one URI per stable code.
+PROBLEM_TYPE = "urn:tessera:problem:"
+# A domain error's code → the status it answers with (RFC 9110).
+STATUS_OF = {
+    "not_found": 404,
+    "forbidden": 403,
+    "conflict": 409,
+    "invalid": 422,
+}
+
 # What the framework refuses before a handler runs, as (code, detail) by status.
 _FRAMEWORK_REFUSALS = {
     404: ("not_found", "no such route"),
     405: ("method_not_allowed", "the route does not take this method"),
+    415: ("unsupported_media_type", "the body must be application/json"),
 }
 
 
 def problem(error: AdminError, **extra: Any) -> Response:
-    """The RFC 9457 answer for ``error`` (not cached), with ``extra`` members."""
-    body = {**error.as_problem(), **extra}
-    return Response(
-        json.dumps(body),
-        error.status,
-        {"Cache-Control": "no-store"},
-        media_type=MEDIA_TYPE,
-    )
+    """The RFC 9457 answer for a refused change (not cached), with ``extra`` members.
+
+    >>> from tessera.idp.errors import conflict
+    >>> problem(conflict("username taken")).status_code
+    409
+    """
+    return problem_response(error.code, error.detail, STATUS_OF.get(error.code, 400), **extra)
+
+
+def problem_response(code: str, detail: str, status: int, **extra: Any) -> Response:
+    """An RFC 9457 problem: ``type`` stable per ``code``, ``title`` the status's phrase.
+
+    >>> json.loads(problem_response("body_too_large", "too large", 413).body)["type"]
+    'urn:tessera:problem:body_too_large'
+    """
+    body = {
+        "type": PROBLEM_TYPE + code,
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        **extra,
+    }
+    return Response(json.dumps(body), status, {"Cache-Control": "no-store"}, media_type=MEDIA_TYPE)
 
 
 def password_problem(error: PasswordRejected) -> Response:
@@ -113,7 +140,7 @@ def http_problem(status: int, headers: Mapping[str, str] | None = None) -> Respo
     code, detail = _FRAMEWORK_REFUSALS.get(
         status, ("http_error", HTTPStatus(status).phrase.lower())
     )
-    response = problem(AdminError(code, detail, status))
+    response = problem_response(code, detail, status)
     response.headers.update(headers or {})
     return response
 

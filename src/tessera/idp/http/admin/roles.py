@@ -13,10 +13,11 @@ from starlette.concurrency import run_in_threadpool
 from ...provider import Provider
 from ...services import rbac
 from ...store.models import ROLE_NAME_LENGTH, Role
+from ..answers import ProblemRoute
 from .auth import Admin, tenant_admin
 from .fields import Body, Description, Permissions, RoleName, path_value
 
-router = APIRouter()
+router = APIRouter(route_class=ProblemRoute)
 
 RolesAdmin = Annotated[Admin, Depends(tenant_admin("admin:roles"))]
 

@@ -14,10 +14,11 @@ from starlette.concurrency import run_in_threadpool
 
 from ...provider import Provider
 from ...services import tenants
+from ..answers import ProblemRoute
 from .auth import Admin, system_admin, tenant_admin
 from .fields import Body, Name, TenantId
 
-router = APIRouter()
+router = APIRouter(route_class=ProblemRoute)
 
 MfaPolicy = Literal["optional", "required"]
 SystemAdmin = Annotated[Admin, Depends(system_admin("admin:tenants"))]

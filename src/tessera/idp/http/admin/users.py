@@ -20,10 +20,11 @@ from ...flows.user_status import change_status
 from ...provider import Provider
 from ...services import accounts, mfa, rbac
 from ...store.models import NAME_LENGTH, UUID_LENGTH, User
+from ..answers import ProblemRoute
 from .auth import Admin, tenant_admin
 from .fields import Body, Email, Password, RoleNames, Username, is_storable, path_value
 
-router = APIRouter()
+router = APIRouter(route_class=ProblemRoute)
 
 UsersAdmin = Annotated[Admin, Depends(tenant_admin("admin:users"))]
 Status = Literal["active", "locked", "disabled"]

@@ -27,7 +27,7 @@ from ..services.secrets import same
 from ..store.models import ID_LENGTH, Client
 from .answers import EdgeRefusal, OAuthRoute, json_answer
 from .oauth import form_body
-from .requests import context_of, single_valued_form
+from .requests import context_of, provider_of, single_valued_form
 
 router = APIRouter(prefix="/auth", tags=["browser login"], route_class=OAuthRoute)
 
@@ -102,11 +102,11 @@ def _web_client(session: Session, client_id: str) -> Client:
     ),
 )
 async def login_endpoint(request: Request) -> Response:
+    provider = provider_of(request)
     form = await single_valued_form(request)
     username, password = form.get("username"), form.get("password")
     if not username or not password:
         raise invalid_request("username and password are required")
-    provider: Provider = request.app.state.provider
     answer = await run_in_threadpool(
         _login,
         provider,
@@ -155,11 +155,11 @@ def _answer(result: dict[str, Any] | Refused | MfaRequired) -> dict[str, Any]:
     ),
 )
 async def login_mfa_endpoint(request: Request) -> Response:
+    provider = provider_of(request)
     form = await single_valued_form(request)
     mfa_token = form.get("mfa_token")
     if not mfa_token:
         raise invalid_request("mfa_token is required")
-    provider: Provider = request.app.state.provider
     answer = await run_in_threadpool(
         second_step,
         provider,
@@ -189,8 +189,8 @@ def second_step(
 
 @router.post("/refresh", summary="Rotate the session cookie and get a new access token")
 async def refresh_endpoint(request: Request) -> Response:
+    provider = provider_of(request)
     refresh_token = _cookie_session(request)
-    provider: Provider = request.app.state.provider
     answer = await run_in_threadpool(_refresh, provider, refresh_token, context_of(request))
     new_refresh = answer.pop("refresh_token")
     return with_cookies(json_answer(answer), provider, new_refresh)
@@ -211,16 +211,16 @@ def _refresh(provider: Provider, refresh_token: str, context: Context) -> dict[s
 
 @router.post("/logout", summary="End this session: revoke its refresh family, clear cookies")
 async def logout_endpoint(request: Request) -> Response:
+    provider = provider_of(request)
     refresh_token = _cookie_session(request)
-    provider: Provider = request.app.state.provider
     await run_in_threadpool(_logout, provider, refresh_token, context_of(request), False)
     return _cleared(json_answer({}))
 
 
 @router.post("/logout-all", summary="End every session of this user and refuse their tokens")
 async def logout_all_endpoint(request: Request) -> Response:
+    provider = provider_of(request)
     refresh_token = _cookie_session(request)
-    provider: Provider = request.app.state.provider
     await run_in_threadpool(_logout, provider, refresh_token, context_of(request), True)
     return _cleared(json_answer({}))
 

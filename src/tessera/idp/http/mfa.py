@@ -42,7 +42,7 @@ from ..store.models import User
 from . import browser
 from .answers import OAuthRoute, json_answer
 from .oauth import CLIENT_FIELDS, form_body
-from .requests import basic_credentials, context_of, single_valued_form
+from .requests import basic_credentials, context_of, provider_of, single_valued_form
 
 router = APIRouter(prefix="/auth/mfa", tags=["second factor"], route_class=OAuthRoute)
 REALM = "tessera"
@@ -135,7 +135,7 @@ def _optional_body(**fields: str) -> dict[str, Any]:
 
 @router.get("", summary="Your second factor: enabled since when, recovery codes left")
 async def status_endpoint(principal: Person, request: Request) -> Response:
-    provider: Provider = request.app.state.provider
+    provider = provider_of(request)
     answer = await run_in_threadpool(_as_user, provider, principal, factor_status)
     return json_answer(answer)
 
@@ -148,7 +148,7 @@ async def status_endpoint(principal: Person, request: Request) -> Response:
     ),
 )
 async def start_endpoint(principal: MaybePerson, request: Request) -> Response:
-    provider: Provider = request.app.state.provider
+    provider = provider_of(request)
     context = context_of(request)
     if principal is not None:
         enrolment = await run_in_threadpool(
@@ -183,11 +183,11 @@ def _start_for_login(provider: Provider, mfa_token: str, context: Context) -> En
     ),
 )
 async def confirm_endpoint(principal: MaybePerson, request: Request) -> Response:
+    provider = provider_of(request)
     form = await single_valued_form(request)
     otp = form.get("otp")
     if not otp:
         raise invalid_request("otp is required")
-    provider: Provider = request.app.state.provider
     context = context_of(request)
     if principal is not None:
         codes = await run_in_threadpool(
@@ -219,10 +219,10 @@ async def confirm_endpoint(principal: MaybePerson, request: Request) -> Response
     openapi_extra=form_body(otp="a current 6-digit code"),
 )
 async def recovery_codes_endpoint(principal: Person, request: Request) -> Response:
+    provider = provider_of(request)
     otp = (await single_valued_form(request)).get("otp")
     if not otp:
         raise invalid_request("otp is required")
-    provider: Provider = request.app.state.provider
     context = context_of(request)
     codes = await run_in_threadpool(
         _as_user,
@@ -239,9 +239,9 @@ async def recovery_codes_endpoint(principal: Person, request: Request) -> Respon
     openapi_extra=form_body(otp="a current 6-digit code", recovery_code="or a recovery code"),
 )
 async def remove_endpoint(principal: Person, request: Request) -> Response:
+    provider = provider_of(request)
     form = await single_valued_form(request)
     otp, recovery_code = form.get("otp"), form.get("recovery_code")
-    provider: Provider = request.app.state.provider
     context = context_of(request)
     await run_in_threadpool(
         _as_user,

@@ -19,7 +19,7 @@ from ..flows.revoke import revoke
 from ..provider import Provider
 from ..services.audit import Context
 from .answers import OAuthRoute, json_answer
-from .requests import basic_credentials, context_of, single_valued_form
+from .requests import basic_credentials, context_of, provider_of, single_valued_form
 
 router = APIRouter(prefix="/oauth2", tags=["oauth2"], route_class=OAuthRoute)
 
@@ -69,9 +69,9 @@ CLIENT_FIELDS = {
     ),
 )
 async def token(request: Request) -> Response:
+    provider = provider_of(request)
     form = await single_valued_form(request)
     basic = basic_credentials(request)
-    provider: Provider = request.app.state.provider
     answer = await run_in_threadpool(token_response, provider, form, basic, context_of(request))
     return json_answer(answer)
 
@@ -107,8 +107,8 @@ TOKEN_FIELDS = form_body(
     openapi_extra=TOKEN_FIELDS,
 )
 async def revoke_endpoint(request: Request) -> Response:
+    provider = provider_of(request)
     asked = await token_request(request)
-    provider: Provider = request.app.state.provider
     await run_in_threadpool(_revoke, provider, asked, context_of(request))
     return json_answer({})
 
@@ -121,8 +121,8 @@ def _revoke(provider: Provider, asked: TokenRequest, context: Context) -> None:
 
 @router.post("/introspect", summary="RFC 7662 introspection", openapi_extra=TOKEN_FIELDS)
 async def introspect_endpoint(request: Request) -> Response:
+    provider = provider_of(request)
     asked = await token_request(request)
-    provider: Provider = request.app.state.provider
     return json_answer(await run_in_threadpool(_introspect, provider, asked))
 
 

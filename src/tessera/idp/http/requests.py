@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl, unquote
 from fastapi import Request
 
 from ..errors import OAuthError, invalid_request
+from ..provider import Provider
 from ..services.audit import Context
 
 
@@ -35,6 +36,14 @@ async def single_valued_form(request: Request) -> dict[str, str]:
         if value != "":
             values[name] = value
     return values
+
+
+def provider_of(request: Request) -> Provider:
+    """The provider this app serves, typed. A plain call, not a FastAPI dependency: resolving
+    one costs a route ~50 µs (JWKS measured 5,106 → 4,053 req/s with one), more than the
+    whole of what a JWKS answer does."""
+    provider: Provider = request.app.state.provider
+    return provider
 
 
 def basic_credentials(request: Request) -> tuple[str, str] | None:

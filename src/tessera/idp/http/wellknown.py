@@ -11,6 +11,7 @@ from ...jose import json
 from ..flows.grants import SUPPORTED
 from ..provider import Provider
 from .answers import OAuthRoute
+from .requests import provider_of
 
 router = APIRouter(tags=["discovery"], route_class=OAuthRoute)
 
@@ -48,15 +49,17 @@ def _json(body: Any, max_age: int) -> Response:
 
 @router.get("/.well-known/jwks.json", summary="The provider's public signing keys (JWK Set)")
 async def jwks(request: Request) -> Response:
-    provider: Provider = request.app.state.provider
+    provider = provider_of(request)
     return _json(provider.keyring.jwks(), provider.settings.jwks_max_age)
 
 
 @router.get("/.well-known/openid-configuration", summary="OpenID Connect discovery")
 async def openid_configuration(request: Request) -> Response:
-    return _json(metadata(request.app.state.provider), 3600)
+    provider = provider_of(request)
+    return _json(metadata(provider), 3600)
 
 
 @router.get("/.well-known/oauth-authorization-server", summary="RFC 8414 metadata")
 async def oauth_authorization_server(request: Request) -> Response:
-    return _json(metadata(request.app.state.provider), 3600)
+    provider = provider_of(request)
+    return _json(metadata(provider), 3600)

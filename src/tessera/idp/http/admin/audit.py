@@ -12,7 +12,6 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 
 from tessera.guard import InsufficientScope
 
@@ -21,6 +20,7 @@ from ...services import audit
 from ...store.database import Database
 from ...store.models import EVENT_LENGTH, ID_LENGTH, NAME_LENGTH
 from ..answers import ProblemRoute
+from ..requests import provider_of
 from .auth import SYSTEM_PERMISSION, Admin, AdminAuth, system_admin, tenant_admin
 from .fields import Storable
 
@@ -100,11 +100,15 @@ AnyTenant = Annotated[
 @router.get(
     "/tenants/{tenant_id}/audit", response_model=AuditPageOut, summary="Query the audit log"
 )
-async def query_audit(
-    request: Request, response: Response, admin: AuditAdmin, filters: Filtered, limit: Limit = 100
+def query_audit(
+    request: Request,
+    response: Response,
+    admin: AuditAdmin,
+    filters: Filtered,
+    limit: Limit = 100,
 ) -> dict[str, Any]:
-    provider: Provider = request.app.state.provider
-    page = await run_in_threadpool(_page, provider, filters.query(admin.tenant, limit))
+    provider = provider_of(request)
+    page = _page(provider, filters.query(admin.tenant, limit))
     response.headers.update(NO_STORE)
     return {"events": page.events, "next_cursor": page.next_cursor}
 
@@ -114,7 +118,7 @@ async def query_audit(
     response_model=AuditPageOut,
     summary="Query the audit log of every tenant and of the system (key rotations, purges)",
 )
-async def query_all_audit(
+def query_all_audit(
     request: Request,
     response: Response,
     admin: SystemAuditAdmin,
@@ -122,9 +126,9 @@ async def query_all_audit(
     tenant: AnyTenant = None,
     limit: Limit = 100,
 ) -> dict[str, Any]:
+    provider = provider_of(request)
     _require_super_admin(request, admin)
-    provider: Provider = request.app.state.provider
-    page = await run_in_threadpool(_page, provider, filters.query(tenant, limit))
+    page = _page(provider, filters.query(tenant, limit))
     response.headers.update(NO_STORE)
     return {"events": page.events, "next_cursor": page.next_cursor}
 
@@ -148,7 +152,8 @@ def _page(provider: Provider, query: audit.AuditQuery) -> audit.AuditPage:
     summary="Export the matching audit rows as JSON Lines",
 )
 async def export_audit(request: Request, admin: AuditAdmin, filters: Filtered) -> StreamingResponse:
-    provider: Provider = request.app.state.provider
+    # Async: the rows stream from a generator Starlette iterates on its worker threads.
+    provider = provider_of(request)
     return StreamingResponse(
         _lines(provider.database, filters.query(admin.tenant)),
         media_type="application/x-ndjson",

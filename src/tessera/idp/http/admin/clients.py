@@ -11,12 +11,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from ...provider import Provider
 from ...services import clients
 from ...store.models import ID_LENGTH, Client
 from ..answers import ProblemRoute
+from ..requests import provider_of
 from .auth import Admin, tenant_admin
 from .fields import Audience, Body, GrantType, Name, Permissions, path_value
 
@@ -88,8 +88,9 @@ def _client(session: Session, admin: Admin, client_id: str) -> Client:
 
 
 @router.get("/tenants/{tenant_id}/clients", response_model=ClientList, summary="List clients")
-async def list_clients(request: Request, admin: ClientsAdmin) -> dict[str, Any]:
-    return {"clients": await run_in_threadpool(_list, request.app.state.provider, admin)}
+def list_clients(request: Request, admin: ClientsAdmin) -> dict[str, Any]:
+    provider = provider_of(request)
+    return {"clients": _list(provider, admin)}
 
 
 def _list(provider: Provider, admin: Admin) -> list[dict[str, Any]]:
@@ -104,10 +105,11 @@ def _list(provider: Provider, admin: Admin) -> list[dict[str, Any]]:
     response_model=CreatedClient,
     summary="Register a client (its secret is in this answer only)",
 )
-async def create_client(
+def create_client(
     request: Request, response: Response, body: NewClient, admin: ClientsAdmin
 ) -> dict[str, Any]:
-    made = await run_in_threadpool(_create, request.app.state.provider, admin, body)
+    provider = provider_of(request)
+    made = _create(provider, admin, body)
     response.headers["Location"] = f"/admin/tenants/{admin.tenant}/clients/{made['id']}"
     response.headers.update(NO_STORE)
     return made
@@ -135,11 +137,8 @@ def _create(provider: Provider, admin: Admin, body: NewClient) -> dict[str, Any]
 @router.get(
     "/tenants/{tenant_id}/clients/{client_id}", response_model=ClientOut, summary="Read a client"
 )
-async def get_client(request: Request, client_id: str, admin: ClientsAdmin) -> dict[str, Any]:
-    return await run_in_threadpool(_get, request.app.state.provider, admin, client_id)
-
-
-def _get(provider: Provider, admin: Admin, client_id: str) -> dict[str, Any]:
+def get_client(request: Request, client_id: str, admin: ClientsAdmin) -> dict[str, Any]:
+    provider = provider_of(request)
     with provider.database.session(readonly=True) as session:
         return clients.describe_client(_client(session, admin, client_id))
 
@@ -149,13 +148,10 @@ def _get(provider: Provider, admin: Admin, client_id: str) -> dict[str, Any]:
     response_model=ClientOut,
     summary="Rename a client, change its scopes, disable or enable it",
 )
-async def update_client(
+def update_client(
     request: Request, client_id: str, body: ClientChange, admin: ClientsAdmin
 ) -> dict[str, Any]:
-    return await run_in_threadpool(_update, request.app.state.provider, admin, client_id, body)
-
-
-def _update(provider: Provider, admin: Admin, client_id: str, body: ClientChange) -> dict[str, Any]:
+    provider = provider_of(request)
     with provider.database.session() as session:
         client = _client(session, admin, client_id)
         clients.update_client(
@@ -177,10 +173,11 @@ def _update(provider: Provider, admin: Admin, client_id: str, body: ClientChange
     response_model=NewSecret,
     summary="Give a confidential client a new secret (in this answer only)",
 )
-async def rotate_secret(
+def rotate_secret(
     request: Request, response: Response, client_id: str, admin: ClientsAdmin
 ) -> dict[str, Any]:
-    secret = await run_in_threadpool(_rotate, request.app.state.provider, admin, client_id)
+    provider = provider_of(request)
+    secret = _rotate(provider, admin, client_id)
     response.headers.update(NO_STORE)
     return {"client_id": client_id, "client_secret": secret}
 

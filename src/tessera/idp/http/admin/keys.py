@@ -8,12 +8,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 
 from ...errors import conflict
 from ...provider import Provider
 from ...services.keyring import KeyInfo
 from ..answers import ProblemRoute
+from ..requests import provider_of
 from .auth import Admin, system_admin
 from .fields import Body
 
@@ -66,8 +66,9 @@ def describe_key(info: KeyInfo, now: float) -> dict[str, Any]:
 
 
 @router.get("/keys", response_model=KeyList, summary="List signing keys (system admins)")
-async def list_keys(request: Request, admin: KeysAdmin) -> dict[str, Any]:
-    return {"keys": await run_in_threadpool(_list, request.app.state.provider)}
+def list_keys(request: Request, admin: KeysAdmin) -> dict[str, Any]:
+    provider = provider_of(request)
+    return {"keys": _list(provider)}
 
 
 def _list(provider: Provider) -> list[dict[str, Any]]:
@@ -78,8 +79,9 @@ def _list(provider: Provider) -> list[dict[str, Any]]:
 @router.post(
     "/keys/rotate", response_model=KeyOut, summary="Rotate the signing key now (system admins)"
 )
-async def rotate_keys(request: Request, body: Rotation, admin: KeysAdmin) -> dict[str, Any]:
-    return await run_in_threadpool(_rotate, request.app.state.provider, admin, body.immediate)
+def rotate_keys(request: Request, body: Rotation, admin: KeysAdmin) -> dict[str, Any]:
+    provider = provider_of(request)
+    return _rotate(provider, admin, body.immediate)
 
 
 def _rotate(provider: Provider, admin: Admin, immediate: bool) -> dict[str, Any]:

@@ -8,12 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
-from ...provider import Provider
 from ...services import rbac
 from ...store.models import ROLE_NAME_LENGTH, Role
 from ..answers import ProblemRoute
+from ..requests import provider_of
 from .auth import Admin, tenant_admin
 from .fields import Body, Description, Permissions, RoleName, path_value
 
@@ -58,28 +57,24 @@ def _role(session: Session, admin: Admin, name: str) -> Role:
     return rbac.find_role(session, admin.tenant, path_value(name, "role", ROLE_NAME_LENGTH))
 
 
+# Handlers are plain functions: FastAPI runs them on its worker threads, database work and all.
+
+
 @router.get("/tenants/{tenant_id}/roles", response_model=RoleList, summary="List roles")
-async def list_roles(request: Request, admin: RolesAdmin) -> dict[str, Any]:
-    return {"roles": await run_in_threadpool(_list, request.app.state.provider, admin)}
-
-
-def _list(provider: Provider, admin: Admin) -> list[dict[str, Any]]:
+def list_roles(request: Request, admin: RolesAdmin) -> dict[str, Any]:
+    provider = provider_of(request)
     with provider.database.session(readonly=True) as session:
-        return [rbac.describe_role(role) for role in rbac.list_roles(session, admin.tenant)]
+        roles = rbac.list_roles(session, admin.tenant)
+        return {"roles": [rbac.describe_role(role) for role in roles]}
 
 
 @router.post(
     "/tenants/{tenant_id}/roles", status_code=201, response_model=RoleOut, summary="Create a role"
 )
-async def create_role(
+def create_role(
     request: Request, response: Response, body: NewRole, admin: RolesAdmin
 ) -> dict[str, Any]:
-    made = await run_in_threadpool(_create, request.app.state.provider, admin, body)
-    response.headers["Location"] = f"/admin/tenants/{admin.tenant}/roles/{made['name']}"
-    return made
-
-
-def _create(provider: Provider, admin: Admin, body: NewRole) -> dict[str, Any]:
+    provider = provider_of(request)
     with provider.database.session() as session:
         role = rbac.create_role(
             session,
@@ -90,15 +85,14 @@ def _create(provider: Provider, admin: Admin, body: NewRole) -> dict[str, Any]:
             held=admin.principal.scopes,
             context=admin.context,
         )
-        return rbac.describe_role(role)
+        made = rbac.describe_role(role)
+    response.headers["Location"] = f"/admin/tenants/{admin.tenant}/roles/{made['name']}"
+    return made
 
 
 @router.get("/tenants/{tenant_id}/roles/{name}", response_model=RoleOut, summary="Read a role")
-async def get_role(request: Request, name: str, admin: RolesAdmin) -> dict[str, Any]:
-    return await run_in_threadpool(_get, request.app.state.provider, admin, name)
-
-
-def _get(provider: Provider, admin: Admin, name: str) -> dict[str, Any]:
+def get_role(request: Request, name: str, admin: RolesAdmin) -> dict[str, Any]:
+    provider = provider_of(request)
     with provider.database.session(readonly=True) as session:
         return rbac.describe_role(_role(session, admin, name))
 
@@ -108,13 +102,8 @@ def _get(provider: Provider, admin: Admin, name: str) -> dict[str, Any]:
     response_model=RoleOut,
     summary="Change a role's permissions or description",
 )
-async def update_role(
-    request: Request, name: str, body: RoleChange, admin: RolesAdmin
-) -> dict[str, Any]:
-    return await run_in_threadpool(_update, request.app.state.provider, admin, name, body)
-
-
-def _update(provider: Provider, admin: Admin, name: str, body: RoleChange) -> dict[str, Any]:
+def update_role(request: Request, name: str, body: RoleChange, admin: RolesAdmin) -> dict[str, Any]:
+    provider = provider_of(request)
     with provider.database.session() as session:
         role = rbac.update_role(
             session,
@@ -133,11 +122,8 @@ def _update(provider: Provider, admin: Admin, name: str, body: RoleChange) -> di
     response_class=Response,
     summary="Delete a role (its holders lose it)",
 )
-async def delete_role(request: Request, name: str, admin: RolesAdmin) -> Response:
-    await run_in_threadpool(_delete, request.app.state.provider, admin, name)
-    return Response(status_code=204)
-
-
-def _delete(provider: Provider, admin: Admin, name: str) -> None:
+def delete_role(request: Request, name: str, admin: RolesAdmin) -> Response:
+    provider = provider_of(request)
     with provider.database.session() as session:
         rbac.delete_role(session, _role(session, admin, name), context=admin.context)
+    return Response(status_code=204)

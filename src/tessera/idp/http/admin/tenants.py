@@ -10,11 +10,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 
 from ...provider import Provider
 from ...services import tenants
 from ..answers import ProblemRoute
+from ..requests import provider_of
 from .auth import Admin, system_admin, tenant_admin
 from .fields import Body, Name, TenantId
 
@@ -56,8 +56,9 @@ class TenantList(BaseModel):
 
 
 @router.get("/tenants", response_model=TenantList, summary="List tenants (system admins)")
-async def list_tenants(request: Request, admin: SystemAdmin) -> dict[str, Any]:
-    return {"tenants": await run_in_threadpool(_list, request.app.state.provider)}
+def list_tenants(request: Request, admin: SystemAdmin) -> dict[str, Any]:
+    provider = provider_of(request)
+    return {"tenants": _list(provider)}
 
 
 def _list(provider: Provider) -> list[dict[str, Any]]:
@@ -71,10 +72,11 @@ def _list(provider: Provider) -> list[dict[str, Any]]:
     response_model=TenantOut,
     summary="Create a tenant (system admins)",
 )
-async def create_tenant(
+def create_tenant(
     request: Request, response: Response, body: NewTenant, admin: SystemAdmin
 ) -> dict[str, Any]:
-    made = await run_in_threadpool(_create, request.app.state.provider, admin, body)
+    provider = provider_of(request)
+    made = _create(provider, admin, body)
     response.headers["Location"] = f"/admin/tenants/{made['id']}"
     return made
 
@@ -92,11 +94,8 @@ def _create(provider: Provider, admin: Admin, body: NewTenant) -> dict[str, Any]
 
 
 @router.get("/tenants/{tenant_id}", response_model=TenantOut, summary="Read a tenant")
-async def get_tenant(request: Request, admin: TenantAdmin) -> dict[str, Any]:
-    return await run_in_threadpool(_get, request.app.state.provider, admin)
-
-
-def _get(provider: Provider, admin: Admin) -> dict[str, Any]:
+def get_tenant(request: Request, admin: TenantAdmin) -> dict[str, Any]:
+    provider = provider_of(request)
     with provider.database.session(readonly=True) as session:
         return tenants.describe_tenant(tenants.find_tenant(session, admin.tenant))
 
@@ -106,11 +105,8 @@ def _get(provider: Provider, admin: Admin) -> dict[str, Any]:
     response_model=TenantOut,
     summary="Rename a tenant or set its MFA policy",
 )
-async def update_tenant(request: Request, body: TenantChange, admin: TenantAdmin) -> dict[str, Any]:
-    return await run_in_threadpool(_update, request.app.state.provider, admin, body)
-
-
-def _update(provider: Provider, admin: Admin, body: TenantChange) -> dict[str, Any]:
+def update_tenant(request: Request, body: TenantChange, admin: TenantAdmin) -> dict[str, Any]:
+    provider = provider_of(request)
     with provider.database.session() as session:
         tenant = tenants.find_tenant(session, admin.tenant)
         tenants.update_tenant(

@@ -14,13 +14,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from ...flows.user_status import change_status
 from ...provider import Provider
 from ...services import accounts, mfa, rbac
 from ...store.models import NAME_LENGTH, UUID_LENGTH, User
 from ..answers import ProblemRoute
+from ..requests import provider_of
 from .auth import Admin, tenant_admin
 from .fields import Body, Email, Password, RoleNames, Username, is_storable, path_value
 
@@ -88,16 +88,13 @@ def _user(session: Session, admin: Admin, user_id: str) -> User:
 
 
 @router.get("/tenants/{tenant_id}/users", response_model=UserPage, summary="List users")
-async def list_users(
+def list_users(
     request: Request,
     admin: UsersAdmin,
     after: Annotated[str | None, Query(max_length=NAME_LENGTH)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
 ) -> dict[str, Any]:
-    return await run_in_threadpool(_list, request.app.state.provider, admin, after, limit)
-
-
-def _list(provider: Provider, admin: Admin, after: str | None, limit: int) -> dict[str, Any]:
+    provider = provider_of(request)
     with provider.database.session(readonly=True) as session:
         if after is not None and not is_storable(after, NAME_LENGTH):
             return {"users": [], "next_cursor": None}  # no username sorts after such a value
@@ -111,10 +108,11 @@ def _list(provider: Provider, admin: Admin, after: str | None, limit: int) -> di
 @router.post(
     "/tenants/{tenant_id}/users", status_code=201, response_model=UserOut, summary="Create a user"
 )
-async def create_user(
+def create_user(
     request: Request, response: Response, body: NewUser, admin: UsersAdmin
 ) -> dict[str, Any]:
-    made = await run_in_threadpool(_create, request.app.state.provider, admin, body)
+    provider = provider_of(request)
+    made = _create(provider, admin, body)
     response.headers["Location"] = f"/admin/tenants/{admin.tenant}/users/{made['id']}"
     return made
 
@@ -137,11 +135,8 @@ def _create(provider: Provider, admin: Admin, body: NewUser) -> dict[str, Any]:
 
 
 @router.get("/tenants/{tenant_id}/users/{user_id}", response_model=UserOut, summary="Read a user")
-async def get_user(request: Request, user_id: str, admin: UsersAdmin) -> dict[str, Any]:
-    return await run_in_threadpool(_get, request.app.state.provider, admin, user_id)
-
-
-def _get(provider: Provider, admin: Admin, user_id: str) -> dict[str, Any]:
+def get_user(request: Request, user_id: str, admin: UsersAdmin) -> dict[str, Any]:
+    provider = provider_of(request)
     with provider.database.session(readonly=True) as session:
         return accounts.describe_user(session, _user(session, admin, user_id))
 
@@ -151,13 +146,10 @@ def _get(provider: Provider, admin: Admin, user_id: str) -> dict[str, Any]:
     response_model=UserOut,
     summary="Change a user's email, password or status (disabling ends every session)",
 )
-async def update_user(
+def update_user(
     request: Request, user_id: str, body: UserChange, admin: UsersAdmin
 ) -> dict[str, Any]:
-    return await run_in_threadpool(_update, request.app.state.provider, admin, user_id, body)
-
-
-def _update(provider: Provider, admin: Admin, user_id: str, body: UserChange) -> dict[str, Any]:
+    provider = provider_of(request)
     with provider.database.session() as session:
         user = _user(session, admin, user_id)
         accounts.update_user(
@@ -179,15 +171,10 @@ def _update(provider: Provider, admin: Admin, user_id: str, body: UserChange) ->
     response_model=Roles,
     summary="Set exactly the roles a user holds (their tokens carry it from the next refresh)",
 )
-async def set_roles(
+def set_roles(
     request: Request, user_id: str, body: RoleAssignment, admin: UsersAdmin
 ) -> dict[str, Any]:
-    return await run_in_threadpool(_set_roles, request.app.state.provider, admin, user_id, body)
-
-
-def _set_roles(
-    provider: Provider, admin: Admin, user_id: str, body: RoleAssignment
-) -> dict[str, Any]:
+    provider = provider_of(request)
     with provider.database.session() as session:
         user = _user(session, admin, user_id)
         return {
@@ -204,11 +191,8 @@ def _set_roles(
     response_model=UserOut,
     summary="Unlock a user: end their lock and forget their failed attempts",
 )
-async def unlock_user(request: Request, user_id: str, admin: UsersAdmin) -> dict[str, Any]:
-    return await run_in_threadpool(_unlock, request.app.state.provider, admin, user_id)
-
-
-def _unlock(provider: Provider, admin: Admin, user_id: str) -> dict[str, Any]:
+def unlock_user(request: Request, user_id: str, admin: UsersAdmin) -> dict[str, Any]:
+    provider = provider_of(request)
     with provider.database.session() as session:
         user = _user(session, admin, user_id)
         provider.lockout.unlock(session, user, context=admin.context)
@@ -220,11 +204,8 @@ def _unlock(provider: Provider, admin: Admin, user_id: str) -> dict[str, Any]:
     response_model=UserOut,
     summary="Remove a user's second factor and recovery codes (they enrol again)",
 )
-async def reset_mfa(request: Request, user_id: str, admin: UsersAdmin) -> dict[str, Any]:
-    return await run_in_threadpool(_reset_mfa, request.app.state.provider, admin, user_id)
-
-
-def _reset_mfa(provider: Provider, admin: Admin, user_id: str) -> dict[str, Any]:
+def reset_mfa(request: Request, user_id: str, admin: UsersAdmin) -> dict[str, Any]:
+    provider = provider_of(request)
     with provider.database.session() as session:
         user = _user(session, admin, user_id)
         mfa.reset_mfa(session, user, context=admin.context)

@@ -5,29 +5,20 @@ client_credentials, refresh rotation and reuse detection run on SQLite and Postg
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 import pytest
 
 from ..idp.http.checks import assert_oauth_error, payload
-from ..idp.http.servers import DEMO, WEB, IdpServer, client_credentials, introspect, serving
+from ..idp.http.servers import (
+    DEMO,
+    WEB,
+    IdpServer,
+    client_credentials,
+    introspect,
+    password_grant,
+    serving,
+)
 from .conftest import ApiFactory
-
-
-def password_grant(http: httpx.Client, username: str, password: str) -> dict[str, Any]:
-    response = http.post(
-        "/oauth2/token",
-        data={
-            "grant_type": "password",
-            "username": username,
-            "password": password,
-            "client_id": WEB,
-        },
-    )
-    assert response.status_code == 200, response.text
-    answer: dict[str, Any] = response.json()
-    return answer
 
 
 def refresh_grant(http: httpx.Client, refresh_token: str) -> httpx.Response:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import httpx
 import orjson
 import pytest
 from sqlalchemy import func, select
@@ -18,7 +17,7 @@ from tessera.idp.provider import Provider
 from tessera.idp.services.accounts import find_user_by_name
 from tessera.idp.store.models import RecoveryCode
 
-from ...idp.http.servers import serving
+from ...idp.http.servers import password_attempt, serving
 from .conftest import (
     ACTOR,
     PASSWORD,
@@ -34,19 +33,7 @@ from .conftest import (
 )
 
 DATABASES = ["sqlite", "postgresql"]
-
-
-def password_grant(http: httpx.Client, username: str, password: str) -> httpx.Response:
-    return http.post(
-        "/oauth2/token",
-        data={
-            "grant_type": "password",
-            "client_id": "web",
-            "username": username,
-            "password": password,
-            "scope": "demo:read",
-        },
-    )
+DEMO_SCOPE = "demo:read"
 
 
 def fail_logins(provider: Provider, tenant_id: str, username: str, times: int) -> None:
@@ -70,7 +57,7 @@ def test_disabling_a_user_ends_every_session(
 ) -> None:
     with serving(database, tmp_path) as server, server.client() as http:
         server.add_user("ada", PASSWORD)
-        answer = password_grant(http, "ada", PASSWORD)
+        answer = password_attempt(http, "ada", PASSWORD, scope=DEMO_SCOPE)
         assert answer.status_code == 200, answer.text
         tokens = answer.json()
 
@@ -95,7 +82,7 @@ def test_disabling_a_user_ends_every_session(
             auth=("demo", server.demo_secret),
         )
         assert introspected.json() == {"active": False}
-        assert password_grant(http, "ada", PASSWORD).status_code == 400
+        assert password_attempt(http, "ada", PASSWORD, scope=DEMO_SCOPE).status_code == 400
 
         (row,) = events(server.provider, "user.disabled")
         assert (row.actor, row.tenant_id, row.subject) == (ACTOR, "default", disabled["id"])
@@ -192,8 +179,16 @@ def test_an_operator_locked_out_of_the_admin_account_gets_back_in(
     with serving(database, tmp_path, **lockout, **overrides) as server, server.client() as http:
         enrol_totp(server.provider, "default", "admin")
         for _ in range(3):
-            assert password_grant(http, "admin", "a wrong guess, again").status_code == 400
-        assert password_grant(http, "admin", server.admin_password).status_code == 429
+            assert (
+                password_attempt(
+                    http, "admin", "a wrong guess, again", scope=DEMO_SCOPE
+                ).status_code
+                == 400
+            )
+        assert (
+            password_attempt(http, "admin", server.admin_password, scope=DEMO_SCOPE).status_code
+            == 429
+        )
 
         configure(monkeypatch, server.settings.database_url, tmp_path, **redis_names)
         admin = admin_command()
@@ -211,15 +206,18 @@ def test_an_operator_locked_out_of_the_admin_account_gets_back_in(
             )
         )
         ok(admin("user", "unlock", "-t", "default", "-u", "admin"))
-        second = password_grant(http, "admin", new_password)
+        second = password_attempt(http, "admin", new_password, scope=DEMO_SCOPE)
         assert second.status_code == 403  # the password is right; the lost factor is due
         assert second.json()["error"] == "mfa_required"
 
         ok(admin("user", "reset-mfa", "-t", "default", "-u", "admin"))
-        answer = password_grant(http, "admin", new_password)
+        answer = password_attempt(http, "admin", new_password, scope=DEMO_SCOPE)
         assert answer.status_code == 200, answer.text
         assert answer.json()["scope"] == "demo:read"
-        assert password_grant(http, "admin", server.admin_password).status_code == 400
+        assert (
+            password_attempt(http, "admin", server.admin_password, scope=DEMO_SCOPE).status_code
+            == 400
+        )
 
         recovery = [
             (row.event, row.actor)

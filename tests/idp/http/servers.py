@@ -211,7 +211,7 @@ def introspect(http: httpx.Client, token: str, client_id: str, secret: str) -> d
     return answer
 
 
-def password_grant(
+def password_attempt(
     http: httpx.Client,
     username: str,
     password: str,
@@ -219,15 +219,24 @@ def password_grant(
     client_id: str = WEB,
     scope: str | None = None,
     resource: str | None = None,
-) -> dict[str, Any]:
-    """A password grant by a public first-party client that must succeed; the JSON answer."""
+    url: str = "",
+) -> httpx.Response:
+    """A password grant by a public first-party client, whatever its answer (``url``: another
+    server than the client's own)."""
     form = {"grant_type": "password", "client_id": client_id, "username": username}
     form["password"] = password
     if scope is not None:
         form["scope"] = scope
     if resource is not None:
         form["resource"] = resource
-    response = http.post("/oauth2/token", data=form)
+    return http.post(url + "/oauth2/token", data=form)
+
+
+def password_grant(
+    http: httpx.Client, username: str, password: str, **options: str | None
+) -> dict[str, Any]:
+    """A password grant that must succeed (options as :func:`password_attempt`); the answer."""
+    response = password_attempt(http, username, password, **options)
     assert response.status_code == 200, response.text
     answer: dict[str, Any] = response.json()
     return answer

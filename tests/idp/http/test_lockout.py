@@ -26,7 +26,7 @@ from tessera.jose import b64
 
 from ...services import REDIS_URL, postgres_schema
 from .checks import assert_no_store, assert_oauth_error
-from .servers import WEB, IdpServer, serving
+from .servers import IdpServer, password_attempt, serving
 
 PASSWORD = "correct horse battery staple"
 WRONG = "Tr0ub4dor&3-but-wrong"
@@ -36,20 +36,6 @@ THROTTLED = {
     "error": "invalid_grant",
     "error_description": "too many failed attempts; try again later",
 }
-
-
-def password_grant(
-    http: httpx.Client, username: str, password: str, url: str = ""
-) -> httpx.Response:
-    return http.post(
-        url + "/oauth2/token",
-        data={
-            "grant_type": "password",
-            "client_id": WEB,
-            "username": username,
-            "password": password,
-        },
-    )
 
 
 def assert_throttled(response: httpx.Response, longest: int) -> int:
@@ -89,9 +75,9 @@ def test_a_locked_account_answers_429_with_retry_after_known_or_not(
     with locking_idp.client() as http:
         for username in ("ada", "nobody-by-this-name"):
             for _ in range(3):
-                assert_oauth_error(password_grant(http, username, WRONG), 400, "invalid_grant")
+                assert_oauth_error(password_attempt(http, username, WRONG), 400, "invalid_grant")
             for password in (WRONG, PASSWORD):  # even the right password
-                refused = password_grant(http, username, password)
+                refused = password_attempt(http, username, password)
                 assert_throttled(refused, DURATION)
             told[username] = (refused.status_code, refused.json(), sorted(refused.headers.keys()))
     assert told["ada"] == told["nobody-by-this-name"]
@@ -114,7 +100,7 @@ def test_growing_delays_answer_429_before_the_lock(database: str, tmp_path: Path
         settings = server.settings
         answers = []
         for _ in range(settings.lockout_threshold):
-            answers.append(password_grant(http, "ada", WRONG))
+            answers.append(password_attempt(http, "ada", WRONG))
             if answers[-1].status_code == 429:
                 break
     free = settings.lockout_free_attempts
@@ -239,16 +225,18 @@ def test_two_server_processes_sharing_redis_count_every_guess_once(
         for guess in range(threshold):  # alternately: three on one node, two on the other
             url = (one, two)[guess % 2]
             for username in ("ada", "nobody-by-this-name"):
-                answer = password_grant(http, username, WRONG, url)
+                answer = password_attempt(http, username, WRONG, url=url)
                 assert_oauth_error(answer, 400, "invalid_grant")
         for url in (one, two):  # locked, as both nodes see
-            assert_throttled(password_grant(http, "ada", PASSWORD, url), DURATION)
-            assert_throttled(password_grant(http, "nobody-by-this-name", WRONG, url), DURATION)
+            assert_throttled(password_attempt(http, "ada", PASSWORD, url=url), DURATION)
+            assert_throttled(
+                password_attempt(http, "nobody-by-this-name", WRONG, url=url), DURATION
+            )
 
         with here.database.session() as session:
             ada = find_user_by_name(session, DEFAULT_TENANT, "ada")
             here.lockout.unlock(session, ada, context=Context(actor="test-admin"))
         for url in (one, two):
-            answer = password_grant(http, "ada", PASSWORD, url)
+            answer = password_attempt(http, "ada", PASSWORD, url=url)
             assert answer.status_code == 200, answer.text
             assert answer.json()["access_token"]

@@ -12,22 +12,7 @@ import pytest
 from tessera import jose
 
 from .checks import assert_no_store, assert_oauth_error, header, payload
-from .servers import DEMO, WEB, IdpServer, client_credentials, introspect
-
-
-def password_grant(http: httpx.Client, username: str, password: str) -> dict[str, Any]:
-    response = http.post(
-        "/oauth2/token",
-        data={
-            "grant_type": "password",
-            "username": username,
-            "password": password,
-            "client_id": WEB,
-        },
-    )
-    assert response.status_code == 200, response.text
-    answer: dict[str, Any] = response.json()
-    return answer
+from .servers import DEMO, WEB, IdpServer, client_credentials, introspect, password_grant
 
 
 def resign(idp: IdpServer, token: str, **changes: Any) -> str:

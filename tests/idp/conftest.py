@@ -95,7 +95,7 @@ CHEAP_PASSWORDS = Passwords(memory_kib=8, time_cost=1)
 def cheap_passwords(provider: Provider) -> Provider:
     """The provider with low-cost argon2id, for tests that log users in but are not about
     passwords (the password tests keep the OWASP parameters)."""
-    provider.passwords = CHEAP_PASSWORDS
+    provider.use_passwords(CHEAP_PASSWORDS)
     return provider
 
 
@@ -166,8 +166,10 @@ def add_user(
     username: str = "ada",
     password: str = "correct horse battery staple",
     roles: tuple[str, ...] = ("member",),
+    passwords: Passwords | None = None,
 ) -> User:
-    """A user holding ``roles`` (made, without permissions, when the tenant lacks them)."""
+    """A user holding ``roles`` (made, without permissions, when the tenant lacks them); the
+    password hashed by ``passwords`` (default: the provider's hasher)."""
     with provider.database.session() as session:
         for name in roles:
             if not session.scalar(
@@ -176,7 +178,7 @@ def add_user(
                 create_role(session, tenant_id=tenant_id, name=name)
         return create_user(
             session,
-            provider.passwords,
+            passwords or provider.passwords,
             tenant_id=tenant_id,
             username=username,
             password=password,

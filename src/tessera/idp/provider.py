@@ -38,11 +38,12 @@ class Provider:
         self.database = Database(settings.database_url, pool_size=settings.threads + 2)
         secret = settings.master_key.get_secret_value() if settings.master_key else None
         self.master = MasterKey.load(secret, settings.master_key_file)
-        self.passwords = self._passwords = Passwords(
+        self.passwords = Passwords(
             memory_kib=settings.argon2_memory_kib,
             time_cost=settings.argon2_time_cost,
             parallelism=settings.argon2_parallelism,
         )
+        self._owns_passwords = True
         self.password_policy = PasswordPolicy(min_length=settings.password_min_length)
         self.keyring = Keyring(self.database, self.master, settings)
         self.issuer = TokenIssuer(self.keyring, settings)
@@ -83,6 +84,23 @@ class Provider:
             realm=realm,
         )
 
+    def use_passwords(self, passwords: Passwords) -> None:
+        """Hash and verify with ``passwords`` from now on — other argon2id parameters, or one
+        hasher shared by several providers in a process; whoever made it closes it. The hasher
+        the provider made is closed now.
+
+        >>> provider = Provider(Settings(database_url="sqlite://", master_key="A" * 43))
+        >>> cheap = Passwords(memory_kib=8, time_cost=1)
+        >>> provider.use_passwords(cheap); provider.close()
+        >>> cheap.verify(cheap.hash("correct horse battery staple"), "correct horse battery staple")
+        True
+        >>> cheap.close()
+        """
+        if self._owns_passwords:
+            self.passwords.close()
+            self._owns_passwords = False
+        self.passwords = passwords
+
     def start(self) -> None:
         """Migrate the database and make sure a signing key exists."""
         self.database.upgrade()
@@ -92,6 +110,7 @@ class Provider:
         """Release the database pool, the argon2 threads and the Redis connections, if any."""
         self.database.dispose()
         self.lockout.close()
-        self._passwords.close()  # the one it made (tests may swap in another)
+        if self._owns_passwords:
+            self.passwords.close()
         if self.revocations.fanout is not None:
             self.revocations.fanout.close()

@@ -295,9 +295,8 @@ def test_password_grant_without_credentials_is_an_invalid_request(
 def test_user_passwords_are_argon2id_and_rehashed_when_parameters_change(
     provider: Provider, tenant: str
 ) -> None:
-    provider.passwords, owasp = CHEAP_PASSWORDS, provider.passwords
-    user = add_user(provider, tenant, password=PASSWORD)
-    provider.passwords = owasp
+    owasp = provider.passwords
+    user = add_user(provider, tenant, password=PASSWORD, passwords=CHEAP_PASSWORDS)
     assert user.password_hash.startswith("$argon2id$")
     assert PASSWORD not in user.password_hash
     assert "m=8," in user.password_hash

@@ -692,7 +692,7 @@ def strict(database_url: str, tmp_path: Any, make_provider: Callable[..., Provid
     provider = make_provider(
         make_settings(database_url, tmp_path, lockout_free_attempts=1, lockout_threshold=3)
     )
-    provider.passwords = CHEAP_PASSWORDS
+    provider.use_passwords(CHEAP_PASSWORDS)
     add_tenant(provider, TENANT)
     return provider
 

@@ -147,7 +147,7 @@ def test_reuse_within_the_grace_period_is_refused_without_revoking(
     database_url: str, tmp_path: Path, make_provider: Callable[[Settings], Provider]
 ) -> None:
     node = make_provider(make_settings(database_url, tmp_path, refresh_reuse_grace=10))
-    node.passwords = CHEAP_PASSWORDS
+    node.use_passwords(CHEAP_PASSWORDS)
     add_tenant(node, "acme")
     client = first_party_client(node, "acme")
     first = start_family(node, client, T0)

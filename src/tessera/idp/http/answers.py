@@ -24,7 +24,7 @@ from ...jose import json
 from ..errors import AdminError, OAuthError, Throttled
 from ..services.challenges import MfaRequired
 from ..services.password_policy import PasswordRejected
-from .admin.problems import password_problem, problem, validation_problem
+from .problems import password_problem, problem, validation_problem
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}

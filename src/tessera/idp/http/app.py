@@ -25,9 +25,9 @@ from ..config import Settings
 from ..flows.housekeeping import purge
 from ..provider import Provider
 from . import admin, browser, mfa, oauth, wellknown
-from .admin.problems import http_problem
 from .limits import ADMIN_PREFIX, BodyLimit, HeaderLimit
 from .pages import landing_page
+from .problems import http_problem
 
 log = logging.getLogger("tessera.idp")
 

@@ -21,7 +21,7 @@ from fastapi.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ...jose import json
-from .admin.problems import problem_response
+from .problems import problem_response
 
 ADMIN_PREFIX = "/admin/"
 

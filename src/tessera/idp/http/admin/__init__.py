@@ -18,10 +18,10 @@ from fastapi import APIRouter, Depends, FastAPI
 
 from ...provider import Provider
 from ..answers import ProblemRoute
+from ..problems import RESPONSES
 from . import audit, clients, keys, roles, tenants, users
 from .auth import AdminAuth
 from .fields import json_media_type
-from .problems import RESPONSES
 
 router = APIRouter(
     route_class=ProblemRoute,

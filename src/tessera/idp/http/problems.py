@@ -20,9 +20,9 @@ from typing import Any
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from ....jose import json
-from ...errors import AdminError, unprocessable
-from ...services.password_policy import PasswordRejected
+from ...jose import json
+from ..errors import AdminError, unprocessable
+from ..services.password_policy import PasswordRejected
 
 MEDIA_TYPE = "application/problem+json"
 # A problem lists this many validation errors at most, each location this many items.

@@ -20,7 +20,7 @@ from __future__ import annotations
 from fastapi.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ...jose import json
+from .answers import json_answer
 from .problems import problem_response
 
 ADMIN_PREFIX = "/admin/"
@@ -30,8 +30,7 @@ def refusal(path: str, status: int, code: str, detail: str) -> Response:
     """The answer to a request refused at the edge, in the shape its route speaks."""
     if path.startswith(ADMIN_PREFIX):
         return problem_response(code, detail, status)
-    body = {"error": "invalid_request", "error_description": detail}
-    return Response(json.dumps(body), status, {"Cache-Control": "no-store"}, "application/json")
+    return json_answer({"error": "invalid_request", "error_description": detail}, status)
 
 
 class HeaderLimit:

@@ -19,7 +19,7 @@ from ...provider import Provider
 from ...services import audit
 from ...store.database import Database
 from ...store.models import EVENT_LENGTH, ID_LENGTH, NAME_LENGTH
-from ..answers import ProblemRoute
+from ..answers import NO_STORE, ProblemRoute
 from ..requests import provider_of
 from .auth import SYSTEM_PERMISSION, Admin, AdminAuth, system_admin, tenant_admin
 from .fields import Storable
@@ -27,7 +27,6 @@ from .fields import Storable
 router = APIRouter(route_class=ProblemRoute)
 
 AuditAdmin = Annotated[Admin, Depends(tenant_admin("admin:audit"))]
-NO_STORE = {"Cache-Control": "no-store"}
 # Lines sent per chunk of an export: one thread hop per chunk, not per event.
 CHUNK = 500
 

@@ -12,10 +12,9 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from ...provider import Provider
 from ...services import clients
 from ...store.models import ID_LENGTH, Client
-from ..answers import ProblemRoute
+from ..answers import NO_STORE, ProblemRoute
 from ..requests import provider_of
 from .auth import Admin, tenant_admin
 from .fields import Audience, Body, GrantType, Name, Permissions, path_value
@@ -23,7 +22,6 @@ from .fields import Audience, Body, GrantType, Name, Permissions, path_value
 router = APIRouter(route_class=ProblemRoute)
 
 ClientsAdmin = Annotated[Admin, Depends(tenant_admin("admin:clients"))]
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 class NewClient(Body):
@@ -90,13 +88,9 @@ def _client(session: Session, admin: Admin, client_id: str) -> Client:
 @router.get("/tenants/{tenant_id}/clients", response_model=ClientList, summary="List clients")
 def list_clients(request: Request, admin: ClientsAdmin) -> dict[str, Any]:
     provider = provider_of(request)
-    return {"clients": _list(provider, admin)}
-
-
-def _list(provider: Provider, admin: Admin) -> list[dict[str, Any]]:
     with provider.database.session(readonly=True) as session:
         found = clients.list_clients(session, admin.tenant)
-        return [clients.describe_client(item) for item in found]
+        return {"clients": [clients.describe_client(item) for item in found]}
 
 
 @router.post(
@@ -109,13 +103,6 @@ def create_client(
     request: Request, response: Response, body: NewClient, admin: ClientsAdmin
 ) -> dict[str, Any]:
     provider = provider_of(request)
-    made = _create(provider, admin, body)
-    response.headers["Location"] = f"/admin/tenants/{admin.tenant}/clients/{made['id']}"
-    response.headers.update(NO_STORE)
-    return made
-
-
-def _create(provider: Provider, admin: Admin, body: NewClient) -> dict[str, Any]:
     with provider.database.session() as session:
         made = clients.register_client(
             session,
@@ -131,7 +118,10 @@ def _create(provider: Provider, admin: Admin, body: NewClient) -> dict[str, Any]
             held=admin.principal.scopes,
             context=admin.context,
         )
-        return {**clients.describe_client(made.client), "client_secret": made.secret}
+        answer = {**clients.describe_client(made.client), "client_secret": made.secret}
+    response.headers["Location"] = f"/admin/tenants/{admin.tenant}/clients/{answer['id']}"
+    response.headers.update(NO_STORE)
+    return answer
 
 
 @router.get(
@@ -177,14 +167,10 @@ def rotate_secret(
     request: Request, response: Response, client_id: str, admin: ClientsAdmin
 ) -> dict[str, Any]:
     provider = provider_of(request)
-    secret = _rotate(provider, admin, client_id)
-    response.headers.update(NO_STORE)
-    return {"client_id": client_id, "client_secret": secret}
-
-
-def _rotate(provider: Provider, admin: Admin, client_id: str) -> str:
     with provider.database.session() as session:
         client = _client(session, admin, client_id)
-        return clients.rotate_secret(
+        secret = clients.rotate_secret(
             session, provider.master, client, cache=provider.clients, context=admin.context
         )
+    response.headers.update(NO_STORE)
+    return {"client_id": client_id, "client_secret": secret}

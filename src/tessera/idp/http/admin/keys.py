@@ -10,7 +10,6 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
 from ...errors import conflict
-from ...provider import Provider
 from ...services.keyring import KeyInfo
 from ..answers import ProblemRoute
 from ..requests import provider_of
@@ -68,12 +67,8 @@ def describe_key(info: KeyInfo, now: float) -> dict[str, Any]:
 @router.get("/keys", response_model=KeyList, summary="List signing keys (system admins)")
 def list_keys(request: Request, admin: KeysAdmin) -> dict[str, Any]:
     provider = provider_of(request)
-    return {"keys": _list(provider)}
-
-
-def _list(provider: Provider) -> list[dict[str, Any]]:
     now = time.time()  # the keyring reads its table only if it has not yet
-    return [describe_key(info, now) for info in provider.keyring.keys(now)]
+    return {"keys": [describe_key(info, now) for info in provider.keyring.keys(now)]}
 
 
 @router.post(
@@ -81,12 +76,8 @@ def _list(provider: Provider) -> list[dict[str, Any]]:
 )
 def rotate_keys(request: Request, body: Rotation, admin: KeysAdmin) -> dict[str, Any]:
     provider = provider_of(request)
-    return _rotate(provider, admin, body.immediate)
-
-
-def _rotate(provider: Provider, admin: Admin, immediate: bool) -> dict[str, Any]:
     now = time.time()
-    kid = provider.keyring.rotate(now, immediate=immediate, context=admin.context)
+    kid = provider.keyring.rotate(now, immediate=body.immediate, context=admin.context)
     made = [info for info in provider.keyring.keys(now) if info.kid == kid]
     if not made:  # rotated away again by another admin in the same instant
         raise conflict("the key was replaced by another rotation")

@@ -11,7 +11,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel
 
-from ...provider import Provider
 from ...services import tenants
 from ..answers import ProblemRoute
 from ..requests import provider_of
@@ -58,12 +57,9 @@ class TenantList(BaseModel):
 @router.get("/tenants", response_model=TenantList, summary="List tenants (system admins)")
 def list_tenants(request: Request, admin: SystemAdmin) -> dict[str, Any]:
     provider = provider_of(request)
-    return {"tenants": _list(provider)}
-
-
-def _list(provider: Provider) -> list[dict[str, Any]]:
     with provider.database.session(readonly=True) as session:
-        return [tenants.describe_tenant(tenant) for tenant in tenants.list_tenants(session)]
+        found = tenants.list_tenants(session)
+        return {"tenants": [tenants.describe_tenant(tenant) for tenant in found]}
 
 
 @router.post(
@@ -76,12 +72,6 @@ def create_tenant(
     request: Request, response: Response, body: NewTenant, admin: SystemAdmin
 ) -> dict[str, Any]:
     provider = provider_of(request)
-    made = _create(provider, admin, body)
-    response.headers["Location"] = f"/admin/tenants/{made['id']}"
-    return made
-
-
-def _create(provider: Provider, admin: Admin, body: NewTenant) -> dict[str, Any]:
     with provider.database.session() as session:
         tenant = tenants.create_tenant(
             session,
@@ -90,7 +80,9 @@ def _create(provider: Provider, admin: Admin, body: NewTenant) -> dict[str, Any]
             mfa_policy=body.mfa_policy,
             context=admin.context,
         )
-        return tenants.describe_tenant(tenant)
+        made = tenants.describe_tenant(tenant)
+    response.headers["Location"] = f"/admin/tenants/{made['id']}"
+    return made
 
 
 @router.get("/tenants/{tenant_id}", response_model=TenantOut, summary="Read a tenant")

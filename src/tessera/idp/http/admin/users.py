@@ -16,7 +16,6 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from ...flows.user_status import change_status
-from ...provider import Provider
 from ...services import accounts, mfa, rbac
 from ...store.models import NAME_LENGTH, UUID_LENGTH, User
 from ..answers import ProblemRoute
@@ -112,12 +111,6 @@ def create_user(
     request: Request, response: Response, body: NewUser, admin: UsersAdmin
 ) -> dict[str, Any]:
     provider = provider_of(request)
-    made = _create(provider, admin, body)
-    response.headers["Location"] = f"/admin/tenants/{admin.tenant}/users/{made['id']}"
-    return made
-
-
-def _create(provider: Provider, admin: Admin, body: NewUser) -> dict[str, Any]:
     with provider.database.session() as session:
         user = accounts.create_user(
             session,
@@ -131,7 +124,9 @@ def _create(provider: Provider, admin: Admin, body: NewUser) -> dict[str, Any]:
             held=admin.principal.scopes,
             context=admin.context,
         )
-        return accounts.describe_user(session, user)
+        made = accounts.describe_user(session, user)
+    response.headers["Location"] = f"/admin/tenants/{admin.tenant}/users/{made['id']}"
+    return made
 
 
 @router.get("/tenants/{tenant_id}/users/{user_id}", response_model=UserOut, summary="Read a user")

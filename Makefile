@@ -26,9 +26,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src
 
+# One worker per core (at most four); --dist loadscope keeps a module's tests, and the server
+# its fixtures start, on one worker.
 unit: $(STAMP)
 	@bash tools/ensure-browser.sh
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --maxprocesses 4 --dist loadscope
 
 # Each script prints a markdown table with ratios against what it measured in the same run.
 bench: $(STAMP)

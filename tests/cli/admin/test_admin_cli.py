@@ -55,6 +55,7 @@ def run(
     )
 
 
+@pytest.mark.slow
 def test_the_installed_executable(database_url: str, tmp_path: Path) -> None:
     created = run(database_url, "tenant", "create", "acme", "--name", "Acme", "--json")
     assert created.returncode == 0, created.stderr

@@ -486,16 +486,17 @@ def challenged(provider: Provider, client: Registered, **extra: str) -> MfaRequi
     return caught.value
 
 
-def mfa_grant(provider: Provider, client: Registered, mfa_token: str, **fields: str) -> Any:
+def mfa_grant(
+    provider: Provider, client: Registered, mfa_token: str, *, now: int | None = None, **fields: str
+) -> Any:
     form = {"grant_type": MFA_OTP, "mfa_token": mfa_token, **fields}
-    return token_response(provider, form, client.basic, CONTEXT)
+    return token_response(provider, form, client.basic, CONTEXT, now=now)
 
 
-def current_code(enrolled: Enrolled) -> str:
-    """The code of the current step, while the step lasts long enough for the test."""
-    while time.time() % STEP > STEP - 5:
-        time.sleep(0.5)
-    return enrolled.code(int(time.time()))
+def code_grant(provider: Provider, client: Registered, mfa_token: str, enrolled: Enrolled) -> Any:
+    """The mfa grant with the code of the very moment the grant is judged at."""
+    now = int(time.time())
+    return mfa_grant(provider, client, mfa_token, otp=enrolled.code(now), now=now)
 
 
 def test_a_password_login_with_a_factor_needs_the_code(cheap: Provider, tenant: str) -> None:
@@ -517,7 +518,7 @@ def test_a_password_login_with_a_factor_needs_the_code(cheap: Provider, tenant: 
             select(AuditEvent).where(AuditEvent.event == "login.succeeded")
         ).all()
 
-    answer = mfa_grant(cheap, client, body["mfa_token"], otp=current_code(enrolled))
+    answer = code_grant(cheap, client, body["mfa_token"], enrolled)
     claims = cheap.issuer.verifier().verify(answer["access_token"])
     assert claims["amr"] == ["pwd", "otp"]
     assert claims["auth_time"] == opened.auth_time  # the password's time
@@ -553,12 +554,12 @@ def test_a_wrong_code_is_refused_and_the_failure_kept(cheap: Provider, tenant: s
     enrolled = enrol(cheap, tenant)
     client = first_party_client(cheap, tenant)
     token = challenged(cheap, client).mfa_token
-    wrong = "000000" if current_code(enrolled) != "000000" else "111111"
+    wrong = "000000" if enrolled.code(int(time.time())) != "000000" else "111111"
     with pytest.raises(OAuthError) as caught:
         mfa_grant(cheap, client, token, otp=wrong)
     assert (caught.value.error, oauth_status(caught.value)) == ("invalid_grant", 400)
     assert events_of(cheap, enrolled.user_id)[-1] == ("mfa.failed", "failure")
-    assert mfa_grant(cheap, client, token, otp=current_code(enrolled))["access_token"]
+    assert code_grant(cheap, client, token, enrolled)["access_token"]
 
 
 def test_an_mfa_token_of_another_client_is_refused(cheap: Provider, tenant: str) -> None:
@@ -566,11 +567,11 @@ def test_an_mfa_token_of_another_client_is_refused(cheap: Provider, tenant: str)
     client, other = first_party_client(cheap, tenant), first_party_client(cheap, tenant)
     token = challenged(cheap, client).mfa_token
     with pytest.raises(OAuthError) as caught:
-        mfa_grant(cheap, other, token, otp=current_code(enrolled))
+        code_grant(cheap, other, token, enrolled)
     assert (caught.value.error, oauth_status(caught.value)) == ("invalid_grant", 400)
     assert "another client" in caught.value.description
     # The code was not spent by the refused attempt.
-    assert mfa_grant(cheap, client, token, otp=current_code(enrolled))["access_token"]
+    assert code_grant(cheap, client, token, enrolled)["access_token"]
 
 
 def test_the_mfa_grant_needs_a_client_allowed_the_password_grant(
@@ -581,7 +582,7 @@ def test_the_mfa_grant_needs_a_client_allowed_the_password_grant(
     token = challenged(cheap, client).mfa_token
     service = add_client(cheap, tenant)  # client_credentials only
     with pytest.raises(OAuthError) as caught:
-        mfa_grant(cheap, service, token, otp=current_code(enrolled))
+        code_grant(cheap, service, token, enrolled)
     assert caught.value.error == "unauthorized_client"
 
 
@@ -635,7 +636,7 @@ def test_a_user_disabled_after_the_password_cannot_finish(cheap: Provider, tenan
         assert user is not None
         user.status = "disabled"
     with pytest.raises(OAuthError) as caught:
-        mfa_grant(cheap, client, token, otp=current_code(enrolled))
+        code_grant(cheap, client, token, enrolled)
     assert caught.value.error == "invalid_grant"
 
 
@@ -664,8 +665,7 @@ def test_required_policy_sends_a_user_without_a_factor_to_enrol(
         mfa_grant(cheap, client, error.mfa_token, otp="123456")
 
     enrolment = start(cheap, user.id, int(time.time()))
-    code = current_code(Enrolled(user.id, enrolment.secret, []))
-    answer = mfa_grant(cheap, client, error.mfa_token, otp=code)
+    answer = code_grant(cheap, client, error.mfa_token, Enrolled(user.id, enrolment.secret, []))
     assert len(answer["recovery_codes"]) == 10
     claims = cheap.issuer.verifier().verify(answer["access_token"])
     assert claims["amr"] == ["pwd", "otp"] and claims["auth_time"] == opened.auth_time

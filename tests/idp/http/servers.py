@@ -35,6 +35,9 @@ from ...services import postgres_schema
 DEMO = "demo"
 WEB = "web"
 AUDIENCE = "demo-api"
+BOTH_DATABASES = ("sqlite", "postgresql")
+# Argon2 at its cheapest, for modules whose tests are not about password hashing.
+CHEAP_ARGON2: dict[str, Any] = {"argon2_memory_kib": 8, "argon2_time_cost": 1}
 # Every admin permission of a tenant, and of the system tenant (as one scope string each).
 TENANT_ADMIN_SCOPE = " ".join(TENANT_ADMIN)
 SYSTEM_ADMIN_SCOPE = " ".join(TENANT_ADMIN + SYSTEM_ADMIN)

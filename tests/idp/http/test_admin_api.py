@@ -9,7 +9,6 @@ the admin API's own guard; tokens for another audience, revoked or of another is
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -27,6 +26,7 @@ from ..conftest import all_rows, audit_events
 from .checks import assert_no_store, assert_oauth_error, payload
 from .servers import (
     AUDIENCE,
+    CHEAP_ARGON2,
     DEMO,
     SYSTEM_ADMIN_SCOPE,
     TENANT_ADMIN_SCOPE,
@@ -34,23 +34,18 @@ from .servers import (
     admin_token,
     client_credentials,
     password_grant,
-    serving,
 )
 
 PASSWORD = "correct horse battery staple"
 TENANT = "acme"
 
 
-@pytest.fixture(scope="module")
-def idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IdpServer]:
-    with serving(
-        "sqlite",
-        tmp_path_factory.mktemp("admin-api"),
-        argon2_memory_kib=64,
-        argon2_time_cost=1,
-    ) as server:
-        server.add_tenant_admin(TENANT, PASSWORD)
-        yield server
+pytestmark = pytest.mark.idp(**CHEAP_ARGON2)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tenant_admin(idp: IdpServer) -> str:
+    return idp.add_tenant_admin(TENANT, PASSWORD)
 
 
 @pytest.fixture

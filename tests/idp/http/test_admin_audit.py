@@ -21,25 +21,18 @@ from tessera.idp.store.models import AuditEvent
 
 from ..conftest import audit_events
 from .checks import payload
-from .servers import TENANT_ADMIN_SCOPE, IdpServer, admin_token, serving
+from .servers import BOTH_DATABASES, CHEAP_ARGON2, TENANT_ADMIN_SCOPE, IdpServer, admin_token
 
 PASSWORD = "correct horse battery staple"
 TENANT = "acme"
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def idp(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[IdpServer]:
-    with serving(
-        request.param,
-        tmp_path_factory.mktemp("audit"),
-        argon2_memory_kib=64,
-        argon2_time_cost=1,
-        access_token_ttl=3600,
-    ) as server:
-        server.add_tenant_admin(TENANT, PASSWORD)
-        yield server
+pytestmark = pytest.mark.idp(databases=BOTH_DATABASES, access_token_ttl=3600, **CHEAP_ARGON2)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tenant_admin(idp: IdpServer) -> str:
+    return idp.add_tenant_admin(TENANT, PASSWORD)
 
 
 @pytest.fixture(scope="module")

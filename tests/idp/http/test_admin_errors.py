@@ -21,27 +21,22 @@ from tessera.idp.http.app import create_app
 
 from ..conftest import row_counts
 from .checks import assert_problem as assert_problem_shape
-from .servers import TENANT_ADMIN_SCOPE, IdpServer, admin_token, serving
+from .servers import BOTH_DATABASES, CHEAP_ARGON2, TENANT_ADMIN_SCOPE, IdpServer, admin_token
 
 PASSWORD = "correct horse battery staple"
 TENANT = "acme"
 SECRET = "s3cr3t-value-never-echoed"
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def idp(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[IdpServer]:
-    with serving(
-        request.param,
-        tmp_path_factory.mktemp("admin-errors"),
-        argon2_memory_kib=64,
-        argon2_time_cost=1,
-        access_token_ttl=3600,
-    ) as server:
-        server.add_tenant_admin(TENANT, PASSWORD)
-        server.add_client("svc", tenant_id=TENANT)
-        yield server
+pytestmark = pytest.mark.idp(databases=BOTH_DATABASES, access_token_ttl=3600, **CHEAP_ARGON2)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tenant_admin(idp: IdpServer) -> str:
+    """The tenant the routes act on, with its admin and a service client ``svc``."""
+    user_id = idp.add_tenant_admin(TENANT, PASSWORD)
+    idp.add_client("svc", tenant_id=TENANT)
+    return user_id
 
 
 @pytest.fixture(scope="module")

@@ -25,11 +25,12 @@ from tessera.idp.services.rbac import TENANT_ADMIN, create_role
 from ..conftest import row_counts
 from .checks import payload
 from .servers import (
+    BOTH_DATABASES,
+    CHEAP_ARGON2,
     SYSTEM_ADMIN_SCOPE,
     TENANT_ADMIN_SCOPE,
     IdpServer,
     admin_token,
-    serving,
 )
 
 PASSWORD = "correct horse battery staple"
@@ -37,18 +38,7 @@ A, B = "acme", "globex"
 ROOT = "root"
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def idp(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[IdpServer]:
-    with serving(
-        request.param,
-        tmp_path_factory.mktemp("admin"),
-        argon2_memory_kib=64,
-        argon2_time_cost=1,
-        access_token_ttl=3600,
-    ) as server:
-        yield server
+pytestmark = pytest.mark.idp(databases=BOTH_DATABASES, access_token_ttl=3600, **CHEAP_ARGON2)
 
 
 @dataclass

@@ -26,11 +26,10 @@ from tessera.jose import b64
 
 from ...services import REDIS_URL, postgres_schema
 from .checks import assert_no_store, assert_oauth_error
-from .servers import IdpServer, password_attempt, serving
+from .servers import BOTH_DATABASES, CHEAP_ARGON2, IdpServer, password_attempt, serving
 
 PASSWORD = "correct horse battery staple"
 WRONG = "Tr0ub4dor&3-but-wrong"
-CHEAP_ARGON2 = {"argon2_memory_kib": 8, "argon2_time_cost": 1}  # these tests are not about it
 DURATION = 900
 THROTTLED = {
     "error": "invalid_grant",
@@ -48,7 +47,7 @@ def assert_throttled(response: httpx.Response, longest: int) -> int:
     return int(retry_after)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=BOTH_DATABASES)
 def database(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,24 +21,13 @@ from tessera.idp.services.clients import create_client
 
 from ..conftest import audit_events
 from .checks import assert_no_store, assert_oauth_error, payload
-from .servers import AUDIENCE, WEB, IdpServer, serving
+from .servers import AUDIENCE, BOTH_DATABASES, WEB, IdpServer
 
 STEP = 30
 REFRESH = "tessera_refresh"
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def idp(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[IdpServer]:
-    with serving(request.param, tmp_path_factory.mktemp("mfa")) as server:
-        yield server
-
-
-@pytest.fixture
-def http(idp: IdpServer) -> Iterator[httpx.Client]:
-    with idp.client() as client:
-        yield client
+pytestmark = pytest.mark.idp(databases=BOTH_DATABASES)
 
 
 @dataclass

@@ -10,7 +10,6 @@ The runs are on SQLite and on PostgreSQL, the stricter store (it refuses NUL byt
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 
 import pytest
 import schemathesis
@@ -21,7 +20,7 @@ from tessera.idp.config import Settings
 from tessera.idp.http.app import create_app
 
 from .checks import assert_admin_refusal
-from .servers import DEMO, IdpServer, admin_token, serving
+from .servers import BOTH_DATABASES, DEMO, IdpServer, admin_token
 
 # Bounded, derandomized: 30 examples missed the NUL byte that made PostgreSQL answer 500 on
 # /auth/login; 100 find it, in seconds.
@@ -44,12 +43,8 @@ def _operations() -> list[tuple[str, str]]:
 OPERATIONS = _operations()
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def idp(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[IdpServer]:
-    with serving(request.param, tmp_path_factory.mktemp("fuzz")) as server:
-        yield server
+# About three minutes of generated requests: `pytest -m 'not slow'` leaves them out.
+pytestmark = [pytest.mark.idp(databases=BOTH_DATABASES), pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -12,16 +12,10 @@ import orjson
 import pytest
 
 from .checks import assert_no_store, assert_oauth_error, header, payload
-from .servers import AUDIENCE, DEMO, WEB, IdpServer, client_credentials, serving
+from .servers import AUDIENCE, BOTH_DATABASES, DEMO, WEB, IdpServer, client_credentials
 
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def idp(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[IdpServer]:
-    """Bad input must be answered the same on both databases (PostgreSQL refuses NUL bytes)."""
-    with serving(request.param, tmp_path_factory.mktemp("idp")) as server:
-        yield server
+# Bad input must be answered the same on both databases (PostgreSQL refuses NUL bytes).
+pytestmark = pytest.mark.idp(databases=BOTH_DATABASES)
 
 
 def test_client_credentials_with_client_secret_basic(idp: IdpServer, http: httpx.Client) -> None:

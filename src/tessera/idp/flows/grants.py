@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -21,6 +22,18 @@ from .mfa_challenge import MfaRequired, pass_challenge, second_factor_due
 
 MFA_OTP = "urn:tessera:params:oauth:grant-type:mfa-otp"  # the code after an mfa_required
 SUPPORTED = ("client_credentials", "refresh_token", "password", MFA_OTP)
+
+
+@dataclass(frozen=True, slots=True)
+class GrantRequest:
+    """One token request, as every grant reads it: who asks, with what, and when."""
+
+    provider: Provider
+    session: Session
+    client: Client
+    form: Mapping[str, str]
+    context: Context
+    now: int
 
 
 def client_from_request(
@@ -76,8 +89,15 @@ def token_response(
     form: Mapping[str, str],
     basic: tuple[str, str] | None,
     context: Context,
+    *,
+    now: int | None = None,
 ) -> dict[str, Any]:
-    """Run the grant named in ``form`` and return the RFC 6749 §5.1 answer."""
+    """Run the grant named in ``form`` and return the RFC 6749 §5.1 answer.
+
+    ``now`` (default: the clock) is the one moment of the request: the tokens' ``iat``, the
+    second factor's time step, a refresh token's expiry are all judged at it.
+    """
+    moment = int(time.time()) if now is None else now
     grant_type = form.get("grant_type")
     if not grant_type:
         raise invalid_request("grant_type is required")
@@ -90,13 +110,14 @@ def token_response(
         needed = "password" if grant_type == MFA_OTP else grant_type
         if needed not in client.grant_types.split():
             raise OAuthError("unauthorized_client", "grant type not allowed for this client")
+        asked = GrantRequest(provider, session, client, form, context, moment)
         if grant_type == "client_credentials":
             if client.secret_hash is None:
                 raise OAuthError("unauthorized_client", "a public client has no credentials")
-            answer = _client_credentials(provider, session, client, form, context)
+            answer = _client_credentials(asked)
         else:
             grant = {"password": _password, "refresh_token": _refresh, MFA_OTP: _mfa_otp}
-            result = grant[grant_type](provider, session, client, form, context)
+            result = grant[grant_type](asked)
             if isinstance(result, Refused | MfaRequired):
                 refused = result
                 answer = {}
@@ -109,23 +130,23 @@ def token_response(
     return answer
 
 
-def _client_credentials(
-    provider: Provider, session: Session, client: Client, form: Mapping[str, str], context: Context
-) -> dict[str, Any]:
+def _client_credentials(asked: GrantRequest) -> dict[str, Any]:
+    client, form = asked.client, asked.form
     scope = grant_scope(form.get("scope"), client.allowed_scopes, client.default_scopes)
     audience = audience_for(client, form.get("resource"))
-    issued = provider.issuer.issue(
+    issued = asked.provider.issuer.issue(
         tenant_id=client.tenant_id,
         subject=client.id,
         client_id=client.id,
         scope=scope,
         audience=audience,
+        now=asked.now,
     )
     record(
-        session,
+        asked.session,
         "token.issued",
         tenant_id=client.tenant_id,
-        context=context,
+        context=asked.context,
         subject=client.id,
         client_id=client.id,
         details={
@@ -137,24 +158,24 @@ def _client_credentials(
     return _bearer(issued.token, issued.expires_in, scope)
 
 
-def _password(
-    provider: Provider, session: Session, client: Client, form: Mapping[str, str], context: Context
-) -> dict[str, Any] | Refused | MfaRequired:
-    if not client.first_party:
+def _password(asked: GrantRequest) -> dict[str, Any] | Refused | MfaRequired:
+    if not asked.client.first_party:
         raise OAuthError("unauthorized_client", "the password grant is for first-party clients")
+    form = asked.form
     username, password = form.get("username"), form.get("password")
     if not username or not password:
         raise invalid_request("username and password are required")
     return password_login(
-        provider,
-        session,
-        client,
+        asked.provider,
+        asked.session,
+        asked.client,
         username,
         password,
         form.get("scope"),
         form.get("resource"),
-        context,
+        asked.context,
         via="password",
+        now=asked.now,
     )
 
 
@@ -169,6 +190,7 @@ def password_login(
     context: Context,
     *,
     via: str,
+    now: int | None = None,
 ) -> dict[str, Any] | Refused | MfaRequired:
     """Check a user's password (argon2id, no enumeration) and log them in, or refuse — the
     failure audited in the same transaction, which the caller commits before refusing. A user
@@ -209,24 +231,31 @@ def password_login(
         )
         return Refused("invalid username or password")
     challenge = second_factor_due(
-        provider, session, client, user, requested_scope, resource, context, via=via
+        provider, session, client, user, requested_scope, resource, context, via=via, now=now
     )
     if challenge is not None:
         provider.lockout.settle(client.tenant_id, username, context.ip)
         return challenge
-    return login(provider, session, client, user, requested_scope, resource, context, amr=("pwd",))
+    return login(
+        provider, session, client, user, requested_scope, resource, context, amr=("pwd",), now=now
+    )
 
 
-def _mfa_otp(
-    provider: Provider, session: Session, client: Client, form: Mapping[str, str], context: Context
-) -> dict[str, Any] | Refused:
-    if not client.first_party:
+def _mfa_otp(asked: GrantRequest) -> dict[str, Any] | Refused:
+    if not asked.client.first_party:
         raise OAuthError("unauthorized_client", "the password grant is for first-party clients")
-    mfa_token = form.get("mfa_token")
+    mfa_token = asked.form.get("mfa_token")
     if not mfa_token:
         raise invalid_request("mfa_token is required")
     return mfa_login(
-        provider, session, client, mfa_token, form.get("otp"), form.get("recovery_code"), context
+        asked.provider,
+        asked.session,
+        asked.client,
+        mfa_token,
+        asked.form.get("otp"),
+        asked.form.get("recovery_code"),
+        asked.context,
+        now=asked.now,
     )
 
 
@@ -238,12 +267,21 @@ def mfa_login(
     otp: str | None,
     recovery_code: str | None,
     context: Context,
+    *,
+    now: int | None = None,
 ) -> dict[str, Any] | Refused:
     """The second step of a password login: the code (or a recovery code, or the first code
     of an enrolment) against the ``mfa_token``; tokens with ``amr`` pwd+otp and the password's
     ``auth_time`` (plus the new recovery codes when an enrolment was confirmed)."""
     passed = pass_challenge(
-        provider, session, client, mfa_token, otp=otp, recovery_code=recovery_code, context=context
+        provider,
+        session,
+        client,
+        mfa_token,
+        otp=otp,
+        recovery_code=recovery_code,
+        context=context,
+        now=now,
     )
     if isinstance(passed, Refused):
         return passed
@@ -258,6 +296,7 @@ def mfa_login(
         context,
         amr=("pwd", "otp"),
         auth_time=asked.auth_time,
+        now=now,
     )
     if passed.recovery_codes is not None:
         answer["recovery_codes"] = passed.recovery_codes
@@ -275,6 +314,7 @@ def login(
     *,
     amr: tuple[str, ...],
     auth_time: int | None = None,
+    now: int | None = None,
 ) -> dict[str, Any]:
     """Tokens for a user who just authenticated (at ``auth_time``, by default now): an access
     token and a new refresh family.
@@ -283,7 +323,7 @@ def login(
     allows ∩ what the user's roles permit.
     """
     provider.lockout.succeeded(user.tenant_id, user.username, context.ip)
-    now = int(time.time())
+    now = int(time.time()) if now is None else now
     access = access_of(session, user.id)
     asked = grant_scope(requested_scope, client.allowed_scopes, client.default_scopes)
     scope = permitted_scope(asked, access.permissions)
@@ -327,13 +367,14 @@ def login(
     return answer
 
 
-def _refresh(
-    provider: Provider, session: Session, client: Client, form: Mapping[str, str], context: Context
-) -> dict[str, Any] | Refused:
-    token = form.get("refresh_token")
+def _refresh(asked: GrantRequest) -> dict[str, Any] | Refused:
+    token = asked.form.get("refresh_token")
     if not token:
         raise invalid_request("refresh_token is required")
-    return refresh_with(provider, session, client, token, form.get("scope"), context)
+    scope = asked.form.get("scope")
+    return refresh_with(
+        asked.provider, asked.session, asked.client, token, scope, asked.context, now=asked.now
+    )
 
 
 def refresh_with(
@@ -343,9 +384,11 @@ def refresh_with(
     token: str,
     requested_scope: str | None,
     context: Context,
+    *,
+    now: int | None = None,
 ) -> dict[str, Any] | Refused:
     """Rotate a refresh token and mint a new access token (scope may only narrow)."""
-    now = int(time.time())
+    now = int(time.time()) if now is None else now
     result = provider.refresh.rotate(session, token, client_id=client.id, now=now, context=context)
     if isinstance(result, Refused):
         if not result.audited:  # one row per event: a reuse wrote its own

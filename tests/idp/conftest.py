@@ -141,6 +141,7 @@ def add_client(
     first_party: bool = False,
     confidential: bool = True,
     client_id: str | None = None,
+    redirect_uris: tuple[str, ...] = (),
 ) -> Registered:
     with provider.database.session() as session:
         made = create_client(
@@ -155,6 +156,7 @@ def add_client(
             first_party=first_party,
             confidential=confidential,
             client_id=client_id,
+            redirect_uris=redirect_uris,
         )
         return Registered(made.client.id, made.secret, tenant_id)
 

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     refresh_token_ttl: int = Field(default=30 * DAY, ge=300)
     refresh_idle_ttl: int = Field(default=7 * DAY, ge=300)
     refresh_reuse_grace: int = Field(default=0, ge=0, le=60)
+    # Seconds an authorization code may be redeemed in: one redirect and one back-channel call
+    # (RFC 9700 §4.1.1 wants it short; 60 is the most Tessera allows).
+    authorization_code_ttl: int = Field(default=60, ge=1, le=60)
 
     signing_alg: SigningAlg = "ES256"
     key_rotation_period: int = Field(default=30 * DAY, ge=3600)

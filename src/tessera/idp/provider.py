@@ -16,6 +16,7 @@ from tessera import jose
 from tessera.guard import Guard
 
 from .config import Settings
+from .services.authorization_codes import AuthorizationCodes
 from .services.challenges import Challenges
 from .services.clients import ClientCache
 from .services.keyring import Keyring
@@ -48,6 +49,7 @@ class Provider:
         self.keyring = Keyring(self.database, self.master, settings)
         self.issuer = TokenIssuer(self.keyring, settings)
         self.refresh = RefreshTokens(self.master, settings)
+        self.codes = AuthorizationCodes(self.master, settings)
         self.clients = ClientCache(ttl=settings.client_cache_ttl)
         if fanout is None and settings.redis_url:
             from .cache.fanout import RedisFanout

@@ -13,19 +13,29 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from tessera.idp.config import Settings
-from tessera.idp.flows.housekeeping import REVOKED_FAMILY_KEEP, purge
+from tessera.idp.flows.housekeeping import EXPIRED_CODE_KEEP, REVOKED_FAMILY_KEEP, purge
 from tessera.idp.provider import Provider
 from tessera.idp.services.audit import AuditQuery, iter_events, record
+from tessera.idp.services.authorization_codes import CodeGrant
 from tessera.idp.services.refresh import Refused, Rotated
 from tessera.idp.store.models import (
     AuditEvent,
+    AuthorizationCode,
     RefreshFamily,
     RefreshToken,
     RevokedToken,
     SubjectNotBefore,
 )
 
-from ..conftest import AUDIENCE, Registered, add_client, audit_events, make_settings, row_counts
+from ..conftest import (
+    AUDIENCE,
+    Registered,
+    add_client,
+    add_user,
+    audit_events,
+    make_settings,
+    row_counts,
+)
 
 DAY = 86_400
 
@@ -85,9 +95,34 @@ def block(provider: Provider, jti: str, exp: int) -> None:
         provider.revocations.revoke_access_token(session, claims)
 
 
+def codes(provider: Provider) -> set[str]:
+    with provider.database.session(readonly=True) as session:
+        return set(session.scalars(select(AuthorizationCode.code_hash)))
+
+
+def issue_code(provider: Provider, client: Registered, user_id: str, now: int) -> str:
+    grant = CodeGrant(
+        tenant_id=client.tenant_id,
+        client_id=client.id,
+        user_id=user_id,
+        redirect_uri="https://app.example/cb",
+        scope="openid",
+        code_challenge="E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        auth_time=now,
+        amr="pwd",
+    )
+    with provider.database.session() as session:
+        return provider.codes.digest(provider.codes.issue(session, grant, now=now))
+
+
 def test_purge_removes_only_what_can_no_longer_matter(provider: Provider, tenant: str) -> None:
     client = add_client(provider, tenant)
     now = int(time.time())
+    user_id = add_user(provider, tenant).id
+    ttl_code = provider.settings.authorization_code_ttl
+    old_code = issue_code(provider, client, user_id, now - ttl_code - EXPIRED_CODE_KEEP - 1)
+    recent_code = issue_code(provider, client, user_id, now - ttl_code - 10)  # replay still seen
+    live_code = issue_code(provider, client, user_id, now)
     ttl = provider.settings.refresh_token_ttl
     idle = provider.settings.refresh_idle_ttl
 
@@ -115,8 +150,10 @@ def test_purge_removes_only_what_can_no_longer_matter(provider: Provider, tenant
         "refresh_tokens": 1,
         "revoked_tokens": 1,
         "subject_not_before": 1,
+        "authorization_codes": 1,
         "audit_events": 0,
     }
+    assert codes(provider) == {recent_code, live_code} and old_code not in codes(provider)
     families = family_ids(provider)
     assert expired_family not in families and old_revoked not in families
     assert {recent_revoked, live} <= families
@@ -143,6 +180,7 @@ def test_purge_keeps_a_fresh_database_intact(provider: Provider, tenant: str) ->
         "refresh_tokens": 0,
         "revoked_tokens": 0,
         "subject_not_before": 0,
+        "authorization_codes": 0,
         "audit_events": 0,
     }
     assert row_counts(provider) == before

@@ -115,3 +115,35 @@ def test_roles_move_from_the_users_column_into_tables_and_back(database: Databas
         families = connection.execute(text("SELECT id, user_id FROM refresh_families")).all()
     assert restored == {"u1": "admin ops", "u2": "ops", "u3": "admin", "u4": ""}
     assert [tuple(row) for row in families] == [("f1", "u1")]
+
+
+def test_clients_of_before_the_code_flow_register_no_uris_and_the_step_reverses(
+    database: Database,
+) -> None:
+    migrate(database, "upgrade", "0002")
+    with database.engine.begin() as connection:
+        connection.execute(text("INSERT INTO tenants (id, name, created_at) VALUES ('a', 'a', 0)"))
+        connection.execute(
+            text(
+                "INSERT INTO clients (id, tenant_id, name, grant_types, allowed_scopes,"
+                " default_scopes, audience, first_party, status, created_at)"
+                " VALUES ('svc', 'a', 'svc', 'client_credentials', '', '', 'api', false,"
+                " 'active', 0)"
+            )
+        )
+    migrate(database, "upgrade", "0003")
+    with database.engine.connect() as connection:
+        uris = connection.execute(
+            text(
+                "SELECT redirect_uris, post_logout_redirect_uris, backchannel_logout_uri"
+                " FROM clients"
+            )
+        ).all()
+        codes = connection.execute(text("SELECT count(*) FROM authorization_codes")).scalar()
+    assert [tuple(row) for row in uris] == [("", "", None)] and codes == 0
+
+    migrate(database, "downgrade", "0002")
+    with database.engine.connect() as connection:
+        columns = connection.execute(text("SELECT * FROM clients")).keys()
+        tables = database.engine.dialect.get_table_names(connection)
+    assert "redirect_uris" not in columns and "authorization_codes" not in tables

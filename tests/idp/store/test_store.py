@@ -45,6 +45,7 @@ def test_migrations_create_every_table_and_run_twice(database_url: str) -> None:
     assert {
         "tenants", "users", "clients", "signing_keys", "refresh_families", "refresh_tokens",
         "revoked_tokens", "subject_not_before", "audit_events", "locks", "alembic_version",
+        "authorization_codes",
     } <= tables  # fmt: skip
     database.dispose()
 

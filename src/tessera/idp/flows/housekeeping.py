@@ -16,10 +16,20 @@ from sqlalchemy.orm import Session
 
 from ..provider import Provider
 from ..services.audit import Context, record
-from ..store.models import AuditEvent, RefreshFamily, RefreshToken, RevokedToken, SubjectNotBefore
+from ..store.models import (
+    AuditEvent,
+    AuthorizationCode,
+    RefreshFamily,
+    RefreshToken,
+    RevokedToken,
+    SubjectNotBefore,
+)
 
 # A revoked family is kept this long so that reuse of its tokens is still recognised.
 REVOKED_FAMILY_KEEP = 7 * 86_400
+# An expired code is kept this long so that a replay of it still revokes what it gave; later
+# it is only an unknown code. Short: a busy provider mints a row per sign-in.
+EXPIRED_CODE_KEEP = 600
 DAY = 86_400
 PURGED = "audit.purged"
 ALL_TENANTS = "*"
@@ -27,8 +37,8 @@ HOUSEKEEPING = Context(actor="housekeeping")
 
 
 def purge(provider: Provider, now: float | None = None) -> dict[str, int]:
-    """Delete expired refresh tokens and families, blocklist entries, not-befores and audit
-    rows past their retention.
+    """Delete expired authorization codes, refresh tokens and families, blocklist entries,
+    not-befores and audit rows past their retention.
 
     Returns how many rows of each kind went; rotates signing keys when due.
     """
@@ -52,6 +62,12 @@ def purge(provider: Provider, now: float | None = None) -> dict[str, int]:
             delete(SubjectNotBefore).where(SubjectNotBefore.expires_at <= moment)
         )
         counts["subject_not_before"] = not_before.rowcount  # type: ignore[attr-defined]
+        codes = session.execute(
+            delete(AuthorizationCode).where(
+                AuthorizationCode.expires_at <= moment - EXPIRED_CODE_KEEP
+            )
+        )
+        counts["authorization_codes"] = codes.rowcount  # type: ignore[attr-defined]
     counts["audit_events"] = purge_audit(provider, moment)
     provider.keyring.ensure(moment)
     return counts

@@ -20,6 +20,7 @@ from ..store.database import after_commit
 from ..store.models import Client
 from .audit import Context, record
 from .rbac import check_grantable, check_permissions
+from .redirect_uris import registration_problem
 from .secrets import MasterKey, new_secret, same
 
 _ID_ALPHABET = string.ascii_letters + string.digits
@@ -65,12 +66,29 @@ def create_client(
     first_party: bool = False,
     confidential: bool = True,
     client_id: str | None = None,
+    redirect_uris: tuple[str, ...] = (),
+    post_logout_redirect_uris: tuple[str, ...] = (),
+    backchannel_logout_uri: str | None = None,
 ) -> NewClient:
-    """Create a client; a confidential one gets a 256-bit secret stored only as a keyed hash."""
+    """Create a client; a confidential one gets a 256-bit secret stored only as a keyed hash.
+
+    The authorization code grant needs at least one redirect URI; every URI must be one that
+    may be registered (:func:`~tessera.idp.services.redirect_uris.registration_problem`).
+    """
     if not audience:
         raise ValueError("a client needs at least one audience")
     if not set(default_scopes) <= set(allowed_scopes):
         raise ValueError("default scopes must be allowed scopes")
+    if "authorization_code" in grant_types and not redirect_uris:
+        raise ValueError("the authorization_code grant needs a redirect URI")
+    for uri in (*redirect_uris, *post_logout_redirect_uris):
+        problem = registration_problem(uri)
+        if problem is not None:
+            raise ValueError(problem)
+    if backchannel_logout_uri is not None:
+        problem = registration_problem(backchannel_logout_uri, web_only=True)
+        if problem is not None:
+            raise ValueError(problem.replace("a redirect URI", "a back-channel logout URI"))
     secret = new_secret() if confidential else None
     client = Client(
         id=client_id or new_client_id(),
@@ -83,6 +101,9 @@ def create_client(
         audience=" ".join(audience),
         first_party=first_party,
         created_at=int(time.time()),
+        redirect_uris=" ".join(dict.fromkeys(redirect_uris)),
+        post_logout_redirect_uris=" ".join(dict.fromkeys(post_logout_redirect_uris)),
+        backchannel_logout_uri=backchannel_logout_uri,
     )
     session.add(client)
     session.flush()

@@ -3,7 +3,7 @@
 Times are integer epoch seconds: the unit tokens speak, and the same on SQLite and PostgreSQL.
 
 >>> sorted(Base.metadata.tables)[:3]
-['audit_events', 'clients', 'locks']
+['audit_events', 'authorization_codes', 'clients']
 """
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ ROLE_NAME_LENGTH = 100  # role names and permissions
 KEY_ID_LENGTH = 100  # kid of a signing key, jti of an access token
 AUDIENCE_LENGTH = 500
 EVENT_LENGTH = 64
+URI_LENGTH = 2000  # a redirect or logout URI: what browsers and servers reliably carry
+NONCE_LENGTH = 512  # an OpenID Connect nonce (the client's, echoed into the ID token)
+DIGEST_LENGTH = 64  # a keyed hash (HMAC-SHA256, hex) of a stored secret
 
 
 class Base(DeclarativeBase):
@@ -138,6 +141,37 @@ class Client(Base):
     first_party: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(16), default="active")
     created_at: Mapped[int] = mapped_column(BigInteger)
+    # Space-separated (a registered URI holds no space): where codes and logouts may go back to.
+    redirect_uris: Mapped[str] = mapped_column(Text, default="")
+    post_logout_redirect_uris: Mapped[str] = mapped_column(Text, default="")
+    backchannel_logout_uri: Mapped[str | None] = mapped_column(String(URI_LENGTH))
+
+
+class AuthorizationCode(Base):
+    """An authorization code, by the keyed hash of its value: what the authorization request
+    decided, redeemable once before ``expires_at``; then what was issued from it."""
+
+    __tablename__ = "authorization_codes"
+
+    code_hash: Mapped[str] = mapped_column(String(DIGEST_LENGTH), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.id"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    session_id: Mapped[str | None] = mapped_column(String(UUID_LENGTH))
+    redirect_uri: Mapped[str] = mapped_column(String(URI_LENGTH))
+    scope: Mapped[str] = mapped_column(Text)
+    resource: Mapped[str | None] = mapped_column(String(AUDIENCE_LENGTH))
+    code_challenge: Mapped[str] = mapped_column(String(DIGEST_LENGTH))
+    nonce: Mapped[str | None] = mapped_column(String(NONCE_LENGTH))
+    auth_time: Mapped[int] = mapped_column(BigInteger)
+    amr: Mapped[str] = mapped_column(String(100))
+    acr: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
+    redeemed_at: Mapped[int | None] = mapped_column(BigInteger)
+    # Set when tokens are issued from the code: what a replay of the code revokes.
+    family_id: Mapped[str | None] = mapped_column(String(UUID_LENGTH))
+    access_jti: Mapped[str | None] = mapped_column(String(KEY_ID_LENGTH))
 
 
 class SigningKey(Base):

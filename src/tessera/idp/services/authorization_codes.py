@@ -1,0 +1,152 @@
+"""Authorization codes (RFC 6749 §4.1): 256 random bits, stored only as a keyed hash, bound to
+what the authorization request decided, redeemable once, for at most ``authorization_code_ttl``
+seconds (60 at most, RFC 9700 §4.1.1 leaves it short).
+
+Redemption claims the code with one conditional UPDATE, so of many simultaneous redemptions
+exactly one wins, on SQLite and PostgreSQL alike. A code presented again after it was redeemed is
+an attack or a broken client: the answer is refused and names what was issued from the code, so
+the caller revokes it (RFC 6749 §4.1.2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import cast
+
+from sqlalchemy import Table, bindparam, update
+from sqlalchemy.orm import Session
+
+from ..config import Settings
+from ..store.models import AuthorizationCode
+from .pkce import verifies
+from .secrets import MasterKey, new_secret
+
+PURPOSE = "authorization-code"
+# What we mint is 43 characters; anything longer is no code of ours, and is not hashed.
+MAX_CODE_LENGTH = 128
+_INSERT = cast(Table, AuthorizationCode.__table__).insert()
+_CLAIM = (
+    update(AuthorizationCode)
+    .where(
+        AuthorizationCode.code_hash == bindparam("digest"),
+        AuthorizationCode.client_id == bindparam("client"),
+        AuthorizationCode.redeemed_at.is_(None),
+        AuthorizationCode.expires_at > bindparam("now"),
+    )
+    .values(redeemed_at=bindparam("now"))
+    .returning(AuthorizationCode)
+    .execution_options(synchronize_session=False)
+)
+_ISSUED = (
+    update(AuthorizationCode)
+    .where(AuthorizationCode.code_hash == bindparam("digest"))
+    .values(family_id=bindparam("family_id"), access_jti=bindparam("access_jti"))
+    .execution_options(synchronize_session=False)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CodeGrant:
+    """What an authorization request decided, carried by its code to the token endpoint."""
+
+    tenant_id: str
+    client_id: str
+    user_id: str
+    redirect_uri: str
+    scope: str
+    code_challenge: str
+    auth_time: int
+    amr: str
+    acr: str = ""
+    nonce: str | None = None
+    resource: str | None = None
+    session_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CodeRefused:
+    """A refused redemption; ``reason`` is safe to show the client. A replayed code names the
+    refresh family and access token issued from it, for the caller to revoke."""
+
+    reason: str
+    replayed: AuthorizationCode | None = None
+
+
+class AuthorizationCodes:
+    """Issues and redeems authorization codes."""
+
+    def __init__(self, master: MasterKey, settings: Settings) -> None:
+        self._master = master
+        self._ttl = settings.authorization_code_ttl
+
+    def digest(self, code: str) -> str:
+        """The keyed hash a code is stored under."""
+        return self._master.keyed_hash(PURPOSE, code)
+
+    def issue(self, session: Session, grant: CodeGrant, *, now: int) -> str:
+        """A new code for ``grant`` (in clear, for the redirect; only its hash is stored)."""
+        code = new_secret()
+        session.execute(
+            _INSERT,
+            {
+                "code_hash": self.digest(code),
+                "tenant_id": grant.tenant_id,
+                "client_id": grant.client_id,
+                "user_id": grant.user_id,
+                "session_id": grant.session_id,
+                "redirect_uri": grant.redirect_uri,
+                "scope": grant.scope,
+                "resource": grant.resource,
+                "code_challenge": grant.code_challenge,
+                "nonce": grant.nonce,
+                "auth_time": grant.auth_time,
+                "amr": grant.amr,
+                "acr": grant.acr,
+                "created_at": now,
+                "expires_at": now + self._ttl,
+                "redeemed_at": None,
+                "family_id": None,
+                "access_jti": None,
+            },
+        )
+        return code
+
+    def redeem(
+        self,
+        session: Session,
+        code: str,
+        *,
+        client_id: str,
+        redirect_uri: str | None,
+        verifier: str | None,
+        now: int,
+    ) -> AuthorizationCode | CodeRefused:
+        """The code's row, spent by this call; or why not.
+
+        The code is spent before the redirect URI and the PKCE verifier are checked: a stolen
+        code tried without its verifier is dead for the thief and for its owner alike.
+        """
+        if not code or len(code) > MAX_CODE_LENGTH:
+            return CodeRefused("invalid authorization code")
+        digest = self.digest(code)
+        claimed = session.execute(
+            _CLAIM, {"digest": digest, "client": client_id, "now": now}
+        ).scalar_one_or_none()
+        if claimed is None:
+            row = session.get(AuthorizationCode, digest)
+            if row is not None and row.client_id == client_id and row.redeemed_at is not None:
+                return CodeRefused("authorization code already used", replayed=row)
+            return CodeRefused("invalid authorization code")
+        if redirect_uri != claimed.redirect_uri:
+            return CodeRefused("redirect_uri does not match the authorization request")
+        if not verifies(verifier, claimed.code_challenge):
+            return CodeRefused("code_verifier does not match the code_challenge")
+        return claimed
+
+    def issued(
+        self, session: Session, code: AuthorizationCode, *, family_id: str | None, jti: str
+    ) -> None:
+        """Remember what was issued from ``code``, to revoke it if the code comes back."""
+        session.execute(
+            _ISSUED, {"digest": code.code_hash, "family_id": family_id, "access_jti": jti}
+        )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 
 SigningAlg = Literal["ES256", "ES384", "RS256", "PS256", "EdDSA"]
+SIGNING_ALGS: tuple[str, ...] = get_args(SigningAlg)
 DAY = 86_400
 _DEFAULT_HOST = "127.0.0.1"
 
@@ -55,6 +56,8 @@ class Settings(BaseSettings):
     # Seconds an authorization code may be redeemed in: one redirect and one back-channel call
     # (RFC 9700 §4.1.1 wants it short; 60 is the most Tessera allows).
     authorization_code_ttl: int = Field(default=60, ge=1, le=60)
+    # An ID token is read once, at sign-in; retired keys stay published an hour, so no longer.
+    id_token_ttl: int = Field(default=3600, ge=60, le=3600)
 
     signing_alg: SigningAlg = "ES256"
     key_rotation_period: int = Field(default=30 * DAY, ge=3600)

@@ -19,6 +19,7 @@ from .config import Settings
 from .services.authorization_codes import AuthorizationCodes
 from .services.challenges import Challenges
 from .services.clients import ClientCache
+from .services.id_tokens import IdTokenIssuer
 from .services.keyring import Keyring
 from .services.lockout import Lockout
 from .services.own_tokens import DatabaseRevocations, KeyringKeys
@@ -48,6 +49,7 @@ class Provider:
         self.password_policy = PasswordPolicy(min_length=settings.password_min_length)
         self.keyring = Keyring(self.database, self.master, settings)
         self.issuer = TokenIssuer(self.keyring, settings)
+        self.id_tokens = IdTokenIssuer(self.keyring, settings)
         self.refresh = RefreshTokens(self.master, settings)
         self.codes = AuthorizationCodes(self.master, settings)
         self.clients = ClientCache(ttl=settings.client_cache_ttl)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import orjson
 import pytest
 from sqlalchemy import select
 
@@ -350,3 +351,70 @@ def test_signing_never_needs_a_second_database_connection(settings: Settings) ->
         for connection in connections:
             connection.close()
         provider.close()
+
+
+# ---------------------------------------------------------------------- a second algorithm
+
+
+def keys_of(provider: Provider, alg: str, now: float) -> list[KeyInfo]:
+    return [info for info in provider.keyring.keys(now) if info.alg == alg]
+
+
+def test_a_second_algorithm_gets_its_first_key_when_first_asked_for(provider: Provider) -> None:
+    es = only_key(provider)
+    assert es.alg == "ES256"
+    now = es.activates_at + 5
+    rs = provider.keyring.signing_key(now, alg="RS256")
+    assert (rs.alg, rs.kty) == ("RS256", "RSA")
+    assert provider.keyring.signing_key(now, alg="RS256").kid == rs.kid  # made once
+    assert provider.keyring.signing_key(now).kid == es.kid  # the default timeline is as it was
+    assert sorted(published(provider, now)) == sorted([es.kid, str(rs.kid)])
+    jwk = next(jwk for jwk in provider.keyring.jwks(now)["keys"] if jwk["kid"] == rs.kid)
+    assert (jwk["alg"], jwk["use"]) == ("RS256", "sig") and "d" not in jwk
+    created = [event for event in audit_events(provider) if event.event == "key.created"]
+    assert [orjson.loads(event.details)["alg"] for event in created] == ["ES256", "RS256"]
+
+
+def test_an_algorithm_the_provider_does_not_sign_with_is_refused(provider: Provider) -> None:
+    with pytest.raises(ValueError, match="no signing keys for HS256"):
+        provider.keyring.signing_key(alg="HS256")
+    assert [info.alg for info in provider.keyring.keys(now=None)] == ["ES256"]
+
+
+def test_every_timeline_rotates_with_prepublication(provider: Provider) -> None:
+    es = only_key(provider)
+    provider.keyring.signing_key(es.activates_at, alg="RS256")
+    (rs,) = keys_of(provider, "RS256", es.activates_at)
+    due = max(es.retires_at, rs.retires_at) - PREPUBLISH
+    created = provider.keyring.ensure(due)
+    assert len(created) == 2
+    for alg, old in (("ES256", es), ("RS256", rs)):
+        newest = keys_of(provider, alg, due)[0]
+        assert newest.kid in created and newest.activates_at == old.retires_at
+        assert newest.kid in published(provider, due)  # before it signs
+        after = provider.keyring.signing_key(newest.activates_at, alg=alg)
+        assert after.kid == newest.kid
+
+
+def test_a_forced_rotation_rotates_every_timeline(provider: Provider) -> None:
+    es = only_key(provider)
+    now = es.activates_at + 10
+    old_rs = provider.keyring.signing_key(now, alg="RS256").kid
+    kid = provider.keyring.rotate(now, immediate=True)
+    assert provider.keyring.signing_key(now).kid == kid != es.kid
+    new_rs = provider.keyring.signing_key(now, alg="RS256").kid
+    assert new_rs != old_rs
+    assert {es.kid, old_rs, kid, new_rs} <= set(published(provider, now))  # old ones verify
+
+
+def test_nodes_asking_for_a_new_algorithm_at_once_make_one_key(
+    provider: Provider, settings: Settings, make_provider: Callable[[Settings], Provider]
+) -> None:
+    nodes = [provider, make_provider(settings), make_provider(settings)]
+    now = only_key(provider).activates_at + 5
+    results = run_together(
+        [lambda node=node: node.keyring.signing_key(now, alg="RS256").kid for node in nodes]
+    )
+    assert all(isinstance(result, str) for result in results), results
+    assert len(set(results)) == 1
+    assert [info.kid for info in keys_of(provider, "RS256", now)] == results[:1]

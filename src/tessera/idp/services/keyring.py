@@ -6,6 +6,10 @@ seconds before it starts signing, so guards that cache JWKS already know it. Wit
 exactly one rotates: the decision is taken under a row lock (``SELECT … FOR UPDATE`` on
 PostgreSQL; SQLite's write lock serializes writers already).
 
+Each algorithm has a timeline of its own. The configured ``signing_alg`` (access tokens) has one
+from the start; another (OpenID Connect requires RS256 for ID tokens) gets its first key the
+first time something is signed with it, and from then on rotates like the first.
+
 >>> from tessera.idp.config import Settings
 >>> from tessera.idp.store.database import Database
 >>> from tessera.idp.services.secrets import MasterKey
@@ -15,6 +19,10 @@ PostgreSQL; SQLite's write lock serializes writers already).
 'ES256'
 >>> len(keyring.jwks(now=1_700_000_000)["keys"])
 1
+>>> keyring.signing_key(now=1_700_000_000, alg="RS256").alg
+'RS256'
+>>> sorted(key["alg"] for key in keyring.jwks(now=1_700_000_000)["keys"])
+['ES256', 'RS256']
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ from sqlalchemy.orm import Session
 
 from tessera import jose
 
-from ..config import Settings
+from ..config import SIGNING_ALGS, Settings
 from ..store.database import Database
 from ..store.models import Lock, SigningKey
 from .audit import Context, record
@@ -77,7 +85,7 @@ class _View:
     until: float
     jwks: dict[str, Any]
     key_set: jose.KeySet
-    active: jose.Key
+    active: dict[str, jose.Key]  # by algorithm
 
 
 class Keyring:
@@ -100,9 +108,19 @@ class Keyring:
 
     # ------------------------------------------------------------------ reading
 
-    def signing_key(self, now: float | None = None) -> jose.Key:
-        """The private key that signs at ``now``."""
-        return self._current(now).active
+    def signing_key(self, now: float | None = None, *, alg: str | None = None) -> jose.Key:
+        """The private key that signs with ``alg`` (default: ``signing_alg``) at ``now``; the
+        first key of an algorithm not used before is made (and published) on the way."""
+        wanted = alg or self._settings.signing_alg
+        key = self._current(now).active.get(wanted)
+        if key is None:
+            if wanted not in SIGNING_ALGS:
+                raise ValueError(f"no signing keys for {wanted}")
+            moment = time.time() if now is None else now
+            self.ensure(moment, alg=wanted)
+            self._view = None
+            key = self._current(moment).active[wanted]
+        return key
 
     def jwks(self, now: float | None = None) -> dict[str, Any]:
         """The JWK Set to publish at ``now``: next, active and still-needed retired keys.
@@ -144,7 +162,8 @@ class Keyring:
             self.reload()
         view = self._compute(moment)
         if view is None:
-            # No key signs at all (first use, or an outage longer than a rotation period).
+            # A timeline has no signing key (first use, or an outage longer than a rotation
+            # period).
             self.ensure(moment)
             view = self._compute(moment)
             assert view is not None
@@ -152,19 +171,24 @@ class Keyring:
         return view
 
     def _compute(self, now: float) -> _View | None:
+        """The view at ``now``; ``None`` when a timeline that has keys (or ``signing_alg``'s)
+        has none signing at ``now``."""
         with self._lock:
             stored = self._stored or ()
-            active = next(
-                (item for item in stored if item.info.activates_at <= now < item.info.retires_at),
-                None,
-            )
-            if active is None:
-                return None
-            key = self._private.get(active.info.kid)
-            if key is None:
-                private = self._master.unseal(active.sealed, aad=active.info.kid.encode())
-                key = jose.Key.from_der(private, alg=active.info.alg, kid=active.info.kid)
-                self._private[active.info.kid] = key
+            active: dict[str, jose.Key] = {}
+            for alg in _timelines(stored, self._settings.signing_alg):
+                current = next(
+                    (
+                        item
+                        for item in stored
+                        if item.info.alg == alg
+                        and item.info.activates_at <= now < item.info.retires_at
+                    ),
+                    None,
+                )
+                if current is None:
+                    return None
+                active[alg] = self._private_key(current)
             moments = [
                 moment
                 for item in stored
@@ -183,12 +207,23 @@ class Keyring:
                 if item.info.published_at <= now < item.info.expires_at
             ]
             jwks = {"keys": published}
-            return _View(start, until, jwks, jose.KeySet.from_jwks(jwks), key)
+            return _View(start, until, jwks, jose.KeySet.from_jwks(jwks), active)
+
+    def _private_key(self, stored: _StoredKey) -> jose.Key:
+        key = self._private.get(stored.info.kid)
+        if key is None:
+            private = self._master.unseal(stored.sealed, aad=stored.info.kid.encode())
+            key = jose.Key.from_der(private, alg=stored.info.alg, kid=stored.info.kid)
+            self._private[stored.info.kid] = key
+        return key
 
     # ------------------------------------------------------------------ rotating
 
-    def ensure(self, now: float | None = None, context: Context | None = None) -> list[str]:
-        """Create the first key, publish the next one when due, delete expired ones.
+    def ensure(
+        self, now: float | None = None, context: Context | None = None, *, alg: str | None = None
+    ) -> list[str]:
+        """On every timeline (``signing_alg``'s, each one with keys, and ``alg``'s): create the
+        first key, publish the next one when due; then delete expired keys.
 
         Returns the kids created. Safe to call from every node at once.
         """
@@ -196,68 +231,80 @@ class Keyring:
         with self._database.session() as session:
             self._lock_rotation(session)
             rows = list(session.scalars(select(SigningKey)))
+            algs = dict.fromkeys([self._settings.signing_alg, *(row.alg for row in rows)])
+            if alg is not None:
+                algs[alg] = None
             created: list[str] = []
-            active = [row for row in rows if row.activates_at <= moment < row.retires_at]
-            upcoming = [row for row in rows if row.activates_at > moment]
-            if not active:
-                created.append(self._create(session, moment, activates_at=moment))
-                record(
-                    session,
-                    "key.created",
-                    tenant_id="*",
-                    context=context,
-                    details={"kid": created[-1], "reason": "no active key"},
-                )
-            else:
-                current = max(active, key=lambda row: row.activates_at)
-                due = current.retires_at - self._settings.key_prepublish
-                if moment >= due and not upcoming:
-                    kid = self._create(session, moment, activates_at=current.retires_at)
+            for timeline in algs:
+                same = [row for row in rows if row.alg == timeline]
+                kid = self._advance(session, timeline, same, moment, context)
+                if kid is not None:
                     created.append(kid)
-                    record(
-                        session,
-                        "key.rotated",
-                        tenant_id="*",
-                        context=context,
-                        details={
-                            "kid": kid,
-                            "previous": current.kid,
-                            "activates_at": current.retires_at,
-                        },
-                    )
             session.execute(delete(SigningKey).where(SigningKey.expires_at <= moment))
         self.reload()  # this node publishes what changed at once, and sees other nodes' keys
         return created
 
+    def _advance(
+        self,
+        session: Session,
+        alg: str,
+        rows: list[SigningKey],
+        moment: int,
+        context: Context | None,
+    ) -> str | None:
+        """One timeline's step: its first key, or its next one when due; the kid made."""
+        active = [row for row in rows if row.activates_at <= moment < row.retires_at]
+        if not active:
+            kid = self._create(session, alg, moment, activates_at=moment)
+            first = {"kid": kid, "alg": alg, "reason": "no active key"}
+            record(session, "key.created", tenant_id="*", context=context, details=first)
+            return kid
+        current = max(active, key=lambda row: row.activates_at)
+        due = current.retires_at - self._settings.key_prepublish
+        if moment < due or any(row.activates_at > moment for row in rows):
+            return None
+        kid = self._create(session, alg, moment, activates_at=current.retires_at)
+        rotated = {
+            "kid": kid,
+            "alg": alg,
+            "previous": current.kid,
+            "activates_at": current.retires_at,
+        }
+        record(session, "key.rotated", tenant_id="*", context=context, details=rotated)
+        return kid
+
     def rotate(
         self, now: float | None = None, *, immediate: bool = False, context: Context | None = None
     ) -> str:
-        """Force a rotation: a new key, published now, signing after the prepublication period.
+        """Force a rotation of every timeline: a new key each, published now, signing after the
+        prepublication period. Returns the new kid of ``signing_alg``'s timeline.
 
-        ``immediate`` (for a compromised key) makes it sign at once; guards that cached the old
-        JWKS refetch on the unknown kid.
+        ``immediate`` (for a compromised key) makes them sign at once; guards that cached the
+        old JWKS refetch on the unknown kid.
         """
         moment = int(time.time() if now is None else now)
+        starts = moment if immediate else moment + self._settings.key_prepublish
+        made: dict[str, str] = {}
         with self._database.session() as session:
             self._lock_rotation(session)
             rows = list(session.scalars(select(SigningKey)))
-            starts = moment if immediate else moment + self._settings.key_prepublish
             for row in rows:
                 if row.activates_at > moment:
                     session.delete(row)  # an unused next key is replaced by this one
                 elif row.retires_at > starts:
                     row.retires_at = starts
                     row.expires_at = starts + _TOKEN_LIFETIME_CAP
-            kid = self._create(session, moment, activates_at=starts)
-            record(
-                session,
-                "key.rotated",
-                tenant_id="*",
-                context=context,
-                details={"kid": kid, "forced": True, "immediate": immediate},
-            )
+            for alg in dict.fromkeys([self._settings.signing_alg, *(row.alg for row in rows)]):
+                made[alg] = kid = self._create(session, alg, moment, activates_at=starts)
+                record(
+                    session,
+                    "key.rotated",
+                    tenant_id="*",
+                    context=context,
+                    details={"kid": kid, "alg": alg, "forced": True, "immediate": immediate},
+                )
         self.reload()
-        return kid
+        return made[self._settings.signing_alg]
 
     def _lock_rotation(self, session: Session) -> None:
         if session.get(Lock, "keyring", with_for_update=True) is not None:
@@ -269,14 +316,14 @@ class Keyring:
             pass  # another node made it first; wait for its lock below
         session.get(Lock, "keyring", with_for_update=True)
 
-    def _create(self, session: Session, now: int, *, activates_at: int) -> str:
-        key = jose.Key.generate(self._settings.signing_alg)
+    def _create(self, session: Session, alg: str, now: int, *, activates_at: int) -> str:
+        key = jose.Key.generate(alg)
         assert key.kid is not None
         retires_at = activates_at + self._settings.key_rotation_period
         session.add(
             SigningKey(
                 kid=key.kid,
-                alg=self._settings.signing_alg,
+                alg=alg,
                 public_jwk=orjson.dumps({**key.public().to_jwk(), "use": "sig"}).decode(),
                 private_sealed=self._master.seal(key.to_der(private=True), aad=key.kid.encode()),
                 published_at=now,
@@ -287,6 +334,11 @@ class Keyring:
         )
         session.flush()
         return key.kid
+
+
+def _timelines(stored: tuple[_StoredKey, ...], signing_alg: str) -> list[str]:
+    """The algorithms with a timeline: ``signing_alg`` first, then each one with keys."""
+    return list(dict.fromkeys([signing_alg, *(item.info.alg for item in stored)]))
 
 
 def _info(row: SigningKey) -> KeyInfo:

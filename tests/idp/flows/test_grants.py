@@ -184,7 +184,7 @@ def test_resource_the_client_may_not_target_is_invalid_target(
 
 
 def test_unsupported_grant_type(provider: Provider, service: Registered) -> None:
-    for grant_type in ("authorization_code", "urn:ietf:params:oauth:grant-type:jwt-bearer", "x"):
+    for grant_type in ("implicit", "urn:ietf:params:oauth:grant-type:jwt-bearer", "x"):
         error = refused(provider, {"grant_type": grant_type}, service.basic)
         assert error.error == "unsupported_grant_type"
 

@@ -132,9 +132,7 @@ BAD_REQUESTS: dict[str, tuple[Request, int, str]] = {
         "invalid_request",
     ),
     "unknown grant type": (
-        lambda secret: _form(
-            f"grant_type=authorization_code&client_id=demo&client_secret={secret}"
-        ),
+        lambda secret: _form(f"grant_type=implicit&client_id=demo&client_secret={secret}"),
         400,
         "unsupported_grant_type",
     ),

@@ -35,6 +35,9 @@ def test_metadata_issuer_is_the_iss_of_our_tokens(
         "client_secret_basic",
         "client_secret_post",
     }
+    # OpenID Connect requires RS256 for ID tokens; the keyring makes each key on first use.
+    assert metadata["id_token_signing_alg_values_supported"][0] == "RS256"
+    assert {"ES256", "EdDSA"} <= set(metadata["id_token_signing_alg_values_supported"])
 
 
 def test_both_metadata_documents_agree(http: httpx.Client) -> None:

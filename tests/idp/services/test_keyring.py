@@ -3,6 +3,7 @@ exactly one node rotating — on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -418,3 +419,28 @@ def test_nodes_asking_for_a_new_algorithm_at_once_make_one_key(
     assert all(isinstance(result, str) for result in results), results
     assert len(set(results)) == 1
     assert [info.kid for info in keys_of(provider, "RS256", now)] == results[:1]
+
+
+def test_a_first_key_made_inside_a_transaction_is_published_when_it_commits(
+    provider: Provider,
+) -> None:
+    """What the token endpoint does: no second connection (SQLite holds the write lock)."""
+    with provider.database.session() as session:
+        key = provider.keyring.signing_key(alg="RS256", session=session)
+        assert key.kid not in published(provider, time.time())  # not before it is stored
+    assert key.kid in published(provider, time.time())
+    assert provider.keyring.signing_key(alg="RS256").kid == key.kid
+
+
+def test_a_first_key_of_a_rolled_back_transaction_is_not_kept(provider: Provider) -> None:
+    made: list[jose.Key] = []
+
+    def failing_request() -> None:
+        with provider.database.session() as session:
+            made.append(provider.keyring.signing_key(alg="RS256", session=session))
+            raise RuntimeError("the request failed after signing: nothing was answered")
+
+    with pytest.raises(RuntimeError):
+        failing_request()
+    assert made[0].kid not in stored_kids(provider)
+    assert provider.keyring.signing_key(alg="RS256").kid != made[0].kid

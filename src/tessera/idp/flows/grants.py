@@ -1,5 +1,6 @@
-"""The token endpoint's grants (RFC 6749): client_credentials, refresh_token, and password
-(first-party clients only; RFC 9700 discourages it elsewhere). Each returns the JSON answer."""
+"""The token endpoint's grants (RFC 6749): client_credentials, authorization_code (with PKCE),
+refresh_token, and password (first-party clients only; RFC 9700 discourages it elsewhere). Each
+returns the JSON answer."""
 
 from __future__ import annotations
 
@@ -15,13 +16,16 @@ from ..provider import Provider
 from ..services.accounts import authenticate_user, effective_status
 from ..services.audit import Context, record
 from ..services.clients import authenticate_client, split_scopes
+from ..services.id_tokens import SignIn
 from ..services.rbac import access_of, permitted_scope
 from ..services.refresh import Refused
 from ..store.models import Client, User
+from .code_grant import redeem_code, user_scope
 from .mfa_challenge import MfaRequired, pass_challenge, second_factor_due
+from .user_tokens import audience_for, bearer_answer, user_tokens
 
 MFA_OTP = "urn:tessera:params:oauth:grant-type:mfa-otp"  # the code after an mfa_required
-SUPPORTED = ("client_credentials", "refresh_token", "password", MFA_OTP)
+SUPPORTED = ("client_credentials", "authorization_code", "refresh_token", "password", MFA_OTP)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,16 +78,6 @@ def grant_scope(requested: str | None, allowed: str, default: str) -> tuple[str,
     return granted
 
 
-def audience_for(client: Client, resource: str | None) -> str:
-    """RFC 8707 ``resource`` if the client may target it, else the client's default audience."""
-    audiences = client.audience.split()
-    if resource is None:
-        return audiences[0]
-    if resource not in audiences:
-        raise OAuthError("invalid_target", "resource not allowed for this client")
-    return resource
-
-
 def token_response(
     provider: Provider,
     form: Mapping[str, str],
@@ -116,7 +110,12 @@ def token_response(
                 raise OAuthError("unauthorized_client", "a public client has no credentials")
             answer = _client_credentials(asked)
         else:
-            grant = {"password": _password, "refresh_token": _refresh, MFA_OTP: _mfa_otp}
+            grant = {
+                "authorization_code": _authorization_code,
+                "password": _password,
+                "refresh_token": _refresh,
+                MFA_OTP: _mfa_otp,
+            }
             result = grant[grant_type](asked)
             if isinstance(result, Refused | MfaRequired):
                 refused = result
@@ -155,7 +154,24 @@ def _client_credentials(asked: GrantRequest) -> dict[str, Any]:
             "scope": issued.claims["scope"],
         },
     )
-    return _bearer(issued.token, issued.expires_in, scope)
+    return bearer_answer(issued.token, issued.expires_in, scope)
+
+
+def _authorization_code(asked: GrantRequest) -> dict[str, Any] | Refused:
+    code = asked.form.get("code")
+    if not code:
+        raise invalid_request("code is required")
+    form = asked.form
+    return redeem_code(
+        asked.provider,
+        asked.session,
+        asked.client,
+        code,
+        form.get("redirect_uri"),
+        form.get("code_verifier"),
+        asked.context,
+        asked.now,
+    )
 
 
 def _password(asked: GrantRequest) -> dict[str, Any] | Refused | MfaRequired:
@@ -329,29 +345,18 @@ def login(
     scope = permitted_scope(asked, access.permissions)
     if requested_scope and requested_scope.strip() and not scope:
         raise OAuthError("invalid_scope", "none of the requested scopes is allowed")
-    audience = audience_for(client, resource)
-    authenticated = now if auth_time is None else auth_time
-    extra = {"amr": list(amr), "auth_time": authenticated, "roles": list(access.roles)}
-    issued = provider.issuer.issue(
-        tenant_id=user.tenant_id,
-        subject=user.id,
-        client_id=client.id,
-        scope=scope,
-        audience=audience,
-        extra=extra,
-        now=now,
-    )
-    family, refresh_token = provider.refresh.start(
+    minted = user_tokens(
+        provider,
         session,
-        tenant_id=user.tenant_id,
-        subject=user.id,
-        user_id=user.id,
-        client_id=client.id,
-        scope=" ".join(scope),
-        audience=audience,
+        client,
+        user,
+        access,
+        scope=scope,
+        audience=audience_for(client, resource),
+        amr=amr,
+        auth_time=now if auth_time is None else auth_time,
         now=now,
-        amr=" ".join(amr),
-        auth_time=authenticated,
+        refresh=True,
     )
     record(
         session,
@@ -360,11 +365,9 @@ def login(
         context=context,
         subject=user.id,
         client_id=client.id,
-        details={"jti": issued.claims["jti"], "family": family.id},
+        details={"jti": minted.jti, "family": minted.family_id},
     )
-    answer = _bearer(issued.token, issued.expires_in, scope)
-    answer["refresh_token"] = refresh_token
-    return answer
+    return minted.answer
 
 
 def _refresh(asked: GrantRequest) -> dict[str, Any] | Refused:
@@ -414,7 +417,7 @@ def refresh_with(
             return Refused("the user is no longer active", family)
         # Roles and permissions are read again (with the family): a change reaches the token at
         # its next refresh.
-        scope = permitted_scope(scope, result.access.permissions)
+        scope = user_scope(scope, result.access.permissions)
         extra["roles"] = list(result.access.roles)
     issued = provider.issuer.issue(
         tenant_id=family.tenant_id,
@@ -434,15 +437,17 @@ def refresh_with(
         client_id=client.id,
         details={"jti": issued.claims["jti"], "family": family.id},
     )
-    answer = _bearer(issued.token, issued.expires_in, scope)
+    answer = bearer_answer(issued.token, issued.expires_in, scope)
     answer["refresh_token"] = result.token
+    if "openid" in scope and family.user_id is not None:
+        # OpenID Connect Core §12.2: a new ID token, of the same sign-in (no nonce this time).
+        sign_in = SignIn(family.user_id, family.auth_time, tuple(family.amr.split()))
+        answer["id_token"] = provider.id_tokens.issue(
+            sign_in,
+            client_id=client.id,
+            alg=client.id_token_signed_response_alg,
+            access_token=issued.token,
+            now=now,
+            session=session,
+        )
     return answer
-
-
-def _bearer(token: str, expires_in: int, scope: tuple[str, ...]) -> dict[str, Any]:
-    return {
-        "access_token": token,
-        "token_type": "Bearer",
-        "expires_in": expires_in,
-        "scope": " ".join(scope),
-    }

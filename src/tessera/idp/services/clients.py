@@ -19,6 +19,7 @@ from ..errors import invalid_client, not_found, unprocessable
 from ..store.database import after_commit
 from ..store.models import Client
 from .audit import Context, record
+from .id_tokens import ID_TOKEN_ALGS
 from .rbac import check_grantable, check_permissions
 from .redirect_uris import registration_problem
 from .secrets import MasterKey, new_secret, same
@@ -69,6 +70,7 @@ def create_client(
     redirect_uris: tuple[str, ...] = (),
     post_logout_redirect_uris: tuple[str, ...] = (),
     backchannel_logout_uri: str | None = None,
+    id_token_signed_response_alg: str = "RS256",
 ) -> NewClient:
     """Create a client; a confidential one gets a 256-bit secret stored only as a keyed hash.
 
@@ -85,6 +87,8 @@ def create_client(
         problem = registration_problem(uri)
         if problem is not None:
             raise ValueError(problem)
+    if id_token_signed_response_alg not in ID_TOKEN_ALGS:
+        raise ValueError(f"ID tokens are signed with one of {', '.join(ID_TOKEN_ALGS)}")
     if backchannel_logout_uri is not None:
         problem = registration_problem(backchannel_logout_uri, web_only=True)
         if problem is not None:
@@ -104,6 +108,7 @@ def create_client(
         redirect_uris=" ".join(dict.fromkeys(redirect_uris)),
         post_logout_redirect_uris=" ".join(dict.fromkeys(post_logout_redirect_uris)),
         backchannel_logout_uri=backchannel_logout_uri,
+        id_token_signed_response_alg=id_token_signed_response_alg,
     )
     session.add(client)
     session.flush()

@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from tessera import jose
 
 from ..config import Settings
@@ -31,6 +33,8 @@ _HASH_OF_ALG = {
     "EdDSA": hashlib.sha512,
 }
 ID_TOKEN_ALGS = tuple(_HASH_OF_ALG)
+# The scopes OpenID Connect defines (Core §5.4, §11): not API permissions, never held by roles.
+OPENID_SCOPES = ("openid", "profile", "email", "offline_access")
 
 
 def at_hash(access_token: str, alg: str) -> str:
@@ -68,11 +72,13 @@ class IdTokenIssuer:
         access_token: str | None = None,
         claims: Mapping[str, Any] | None = None,
         now: float | None = None,
+        session: Session | None = None,
     ) -> str:
         """Sign an ID token for ``client_id`` (its only audience, so no ``azp``).
 
         ``claims`` are the user's claims to include (``name``, ``email``…); the registered
-        ones above always win over them.
+        ones above always win over them. ``session``: the caller's transaction, where the
+        first key of ``alg`` is made if there is none yet.
         """
         if alg not in _HASH_OF_ALG:
             raise ValueError(f"ID tokens are not signed with {alg}")
@@ -98,5 +104,5 @@ class IdTokenIssuer:
             payload["sid"] = sign_in.session_id
         if access_token is not None:
             payload["at_hash"] = at_hash(access_token, alg)
-        key = self._keyring.signing_key(issued_at, alg=alg)
+        key = self._keyring.signing_key(issued_at, alg=alg, session=session)
         return jose.jwt.encode(payload, key)

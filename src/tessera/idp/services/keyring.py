@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 from tessera import jose
 
 from ..config import SIGNING_ALGS, Settings
-from ..store.database import Database
+from ..store.database import Database, after_commit
 from ..store.models import Lock, SigningKey
 from .audit import Context, record
 from .secrets import MasterKey
@@ -108,18 +108,45 @@ class Keyring:
 
     # ------------------------------------------------------------------ reading
 
-    def signing_key(self, now: float | None = None, *, alg: str | None = None) -> jose.Key:
-        """The private key that signs with ``alg`` (default: ``signing_alg``) at ``now``; the
-        first key of an algorithm not used before is made (and published) on the way."""
+    def signing_key(
+        self, now: float | None = None, *, alg: str | None = None, session: Session | None = None
+    ) -> jose.Key:
+        """The private key that signs with ``alg`` (default: ``signing_alg``) at ``now``.
+
+        The first key of an algorithm not used before is made on the way: in ``session`` when
+        the caller is inside a transaction (it is published when that commits, before the
+        caller answers with what it signed), else in a transaction of its own.
+        """
         wanted = alg or self._settings.signing_alg
         key = self._current(now).active.get(wanted)
-        if key is None:
-            if wanted not in SIGNING_ALGS:
-                raise ValueError(f"no signing keys for {wanted}")
-            moment = time.time() if now is None else now
-            self.ensure(moment, alg=wanted)
-            self._view = None
-            key = self._current(moment).active[wanted]
+        if key is not None:
+            return key
+        if wanted not in SIGNING_ALGS:
+            raise ValueError(f"no signing keys for {wanted}")
+        moment = time.time() if now is None else now
+        if session is not None:
+            return self._start_timeline(session, wanted, int(moment))
+        self.ensure(moment, alg=wanted)
+        self._view = None
+        return self._current(moment).active[wanted]
+
+    def _start_timeline(self, session: Session, alg: str, now: int) -> jose.Key:
+        """The first key of ``alg``, made in the caller's transaction (or found, when another
+        node made it first); every node reads it once the transaction commits."""
+        self._lock_rotation(session)
+        after_commit(session, self.reload)
+        found = session.scalars(
+            select(SigningKey).where(
+                SigningKey.alg == alg, SigningKey.activates_at <= now, SigningKey.retires_at > now
+            )
+        ).first()
+        if found is not None:
+            stored = _StoredKey(_info(found), orjson.loads(found.public_jwk), found.private_sealed)
+            with self._lock:
+                return self._private_key(stored)
+        key = self._create(session, alg, now, activates_at=now)
+        first = {"kid": key.kid, "alg": alg, "reason": "first use"}
+        record(session, "key.created", tenant_id="*", context=None, details=first)
         return key
 
     def jwks(self, now: float | None = None) -> dict[str, Any]:
@@ -255,7 +282,7 @@ class Keyring:
         """One timeline's step: its first key, or its next one when due; the kid made."""
         active = [row for row in rows if row.activates_at <= moment < row.retires_at]
         if not active:
-            kid = self._create(session, alg, moment, activates_at=moment)
+            kid = str(self._create(session, alg, moment, activates_at=moment).kid)
             first = {"kid": kid, "alg": alg, "reason": "no active key"}
             record(session, "key.created", tenant_id="*", context=context, details=first)
             return kid
@@ -263,7 +290,7 @@ class Keyring:
         due = current.retires_at - self._settings.key_prepublish
         if moment < due or any(row.activates_at > moment for row in rows):
             return None
-        kid = self._create(session, alg, moment, activates_at=current.retires_at)
+        kid = str(self._create(session, alg, moment, activates_at=current.retires_at).kid)
         rotated = {
             "kid": kid,
             "alg": alg,
@@ -295,7 +322,7 @@ class Keyring:
                     row.retires_at = starts
                     row.expires_at = starts + _TOKEN_LIFETIME_CAP
             for alg in dict.fromkeys([self._settings.signing_alg, *(row.alg for row in rows)]):
-                made[alg] = kid = self._create(session, alg, moment, activates_at=starts)
+                made[alg] = kid = str(self._create(session, alg, moment, activates_at=starts).kid)
                 record(
                     session,
                     "key.rotated",
@@ -316,7 +343,7 @@ class Keyring:
             pass  # another node made it first; wait for its lock below
         session.get(Lock, "keyring", with_for_update=True)
 
-    def _create(self, session: Session, alg: str, now: int, *, activates_at: int) -> str:
+    def _create(self, session: Session, alg: str, now: int, *, activates_at: int) -> jose.Key:
         key = jose.Key.generate(alg)
         assert key.kid is not None
         retires_at = activates_at + self._settings.key_rotation_period
@@ -333,7 +360,7 @@ class Keyring:
             )
         )
         session.flush()
-        return key.kid
+        return key
 
 
 def _timelines(stored: tuple[_StoredKey, ...], signing_alg: str) -> list[str]:

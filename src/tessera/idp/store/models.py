@@ -145,6 +145,7 @@ class Client(Base):
     redirect_uris: Mapped[str] = mapped_column(Text, default="")
     post_logout_redirect_uris: Mapped[str] = mapped_column(Text, default="")
     backchannel_logout_uri: Mapped[str | None] = mapped_column(String(URI_LENGTH))
+    id_token_signed_response_alg: Mapped[str] = mapped_column(String(16), default="RS256")
 
 
 class AuthorizationCode(Base):

@@ -1,0 +1,92 @@
+"""The tokens a signed-in user's client gets, whichever grant signed them in: an RFC 9068
+access token that says how and when (``amr``, ``auth_time``) and with which roles, and — when
+the grant gives one — a new refresh family carrying the same."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from ..errors import OAuthError
+from ..provider import Provider
+from ..services.rbac import Access
+from ..store.models import Client, User
+
+
+@dataclass(frozen=True, slots=True)
+class UserTokens:
+    """The RFC 6749 §5.1 answer so far, and what a revocation would need of it."""
+
+    answer: dict[str, Any]
+    access_token: str
+    jti: str
+    family_id: str | None
+
+
+def audience_for(client: Client, resource: str | None) -> str:
+    """RFC 8707 ``resource`` if the client may target it, else the client's default audience."""
+    audiences = client.audience.split()
+    if resource is None:
+        return audiences[0]
+    if resource not in audiences:
+        raise OAuthError("invalid_target", "resource not allowed for this client")
+    return resource
+
+
+def bearer_answer(token: str, expires_in: int, scope: tuple[str, ...]) -> dict[str, Any]:
+    """An RFC 6749 §5.1 answer for a bearer access token.
+
+    >>> bearer_answer("t", 900, ("read",))["token_type"]
+    'Bearer'
+    """
+    return {
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": expires_in,
+        "scope": " ".join(scope),
+    }
+
+
+def user_tokens(
+    provider: Provider,
+    session: Session,
+    client: Client,
+    user: User,
+    access: Access,
+    *,
+    scope: tuple[str, ...],
+    audience: str,
+    amr: tuple[str, ...],
+    auth_time: int,
+    now: int,
+    refresh: bool,
+) -> UserTokens:
+    """Mint the access token for ``user`` at ``client`` and, if ``refresh``, start a family."""
+    issued = provider.issuer.issue(
+        tenant_id=user.tenant_id,
+        subject=user.id,
+        client_id=client.id,
+        scope=scope,
+        audience=audience,
+        extra={"amr": list(amr), "auth_time": auth_time, "roles": list(access.roles)},
+        now=now,
+    )
+    answer = bearer_answer(issued.token, issued.expires_in, scope)
+    family_id: str | None = None
+    if refresh:
+        family, answer["refresh_token"] = provider.refresh.start(
+            session,
+            tenant_id=user.tenant_id,
+            subject=user.id,
+            user_id=user.id,
+            client_id=client.id,
+            scope=" ".join(scope),
+            audience=audience,
+            now=now,
+            amr=" ".join(amr),
+            auth_time=auth_time,
+        )
+        family_id = family.id
+    return UserTokens(answer, issued.token, issued.claims["jti"], family_id)

@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     authorization_code_ttl: int = Field(default=60, ge=1, le=60)
     # An ID token is read once, at sign-in; retired keys stay published an hour, so no longer.
     id_token_ttl: int = Field(default=3600, ge=60, le=3600)
+    # A browser session at the provider (single sign-on) ends after this long without use, and
+    # this long after the sign-in whatever the use.
+    session_idle_ttl: int = Field(default=8 * 3600, ge=60, le=30 * DAY)
+    session_ttl: int = Field(default=7 * DAY, ge=60, le=365 * DAY)
 
     signing_alg: SigningAlg = "ES256"
     key_rotation_period: int = Field(default=30 * DAY, ge=3600)

@@ -17,6 +17,7 @@ from tessera.guard import Guard
 
 from .config import Settings
 from .services.authorization_codes import AuthorizationCodes
+from .services.browser_sessions import BrowserSessions
 from .services.challenges import Challenges
 from .services.clients import ClientCache
 from .services.id_tokens import IdTokenIssuer
@@ -52,6 +53,7 @@ class Provider:
         self.id_tokens = IdTokenIssuer(self.keyring, settings)
         self.refresh = RefreshTokens(self.master, settings)
         self.codes = AuthorizationCodes(self.master, settings)
+        self.sessions = BrowserSessions(self.master, settings)
         self.clients = ClientCache(ttl=settings.client_cache_ttl)
         if fanout is None and settings.redis_url:
             from .cache.fanout import RedisFanout

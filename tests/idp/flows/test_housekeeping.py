@@ -13,7 +13,12 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from tessera.idp.config import Settings
-from tessera.idp.flows.housekeeping import EXPIRED_CODE_KEEP, REVOKED_FAMILY_KEEP, purge
+from tessera.idp.flows.housekeeping import (
+    ENDED_SESSION_KEEP,
+    EXPIRED_CODE_KEEP,
+    REVOKED_FAMILY_KEEP,
+    purge,
+)
 from tessera.idp.provider import Provider
 from tessera.idp.services.audit import AuditQuery, iter_events, record
 from tessera.idp.services.authorization_codes import CodeGrant
@@ -21,6 +26,7 @@ from tessera.idp.services.refresh import Refused, Rotated
 from tessera.idp.store.models import (
     AuditEvent,
     AuthorizationCode,
+    BrowserSession,
     RefreshFamily,
     RefreshToken,
     RevokedToken,
@@ -123,6 +129,15 @@ def test_purge_removes_only_what_can_no_longer_matter(provider: Provider, tenant
     old_code = issue_code(provider, client, user_id, now - ttl_code - EXPIRED_CODE_KEEP - 1)
     recent_code = issue_code(provider, client, user_id, now - ttl_code - 10)  # replay still seen
     live_code = issue_code(provider, client, user_id, now)
+    ada = add_user(provider, tenant, username="ada-browser")
+    idle = provider.settings.session_idle_ttl
+    with provider.database.session() as session:
+        old_session = provider.sessions.start(session, ada, amr=("pwd",), now=now - idle - 1)
+        logged_out = provider.sessions.start(session, ada, amr=("pwd",), now=now - 10)
+        provider.sessions.end(session, logged_out.row, now=now - ENDED_SESSION_KEEP - 1)
+        live_session = provider.sessions.start(session, ada, amr=("pwd",), now=now - 60)
+        stale_ids = {old_session.row.id, logged_out.row.id}
+        live_id = live_session.row.id
     ttl = provider.settings.refresh_token_ttl
     idle = provider.settings.refresh_idle_ttl
 
@@ -151,8 +166,12 @@ def test_purge_removes_only_what_can_no_longer_matter(provider: Provider, tenant
         "revoked_tokens": 1,
         "subject_not_before": 1,
         "authorization_codes": 1,
+        "browser_sessions": 2,
         "audit_events": 0,
     }
+    with provider.database.session(readonly=True) as session:
+        kept = set(session.scalars(select(BrowserSession.id)))
+    assert live_id in kept and not stale_ids & kept
     assert codes(provider) == {recent_code, live_code} and old_code not in codes(provider)
     families = family_ids(provider)
     assert expired_family not in families and old_revoked not in families
@@ -181,6 +200,7 @@ def test_purge_keeps_a_fresh_database_intact(provider: Provider, tenant: str) ->
         "revoked_tokens": 0,
         "subject_not_before": 0,
         "authorization_codes": 0,
+        "browser_sessions": 0,
         "audit_events": 0,
     }
     assert row_counts(provider) == before

@@ -19,6 +19,7 @@ from ..services.audit import Context, record
 from ..store.models import (
     AuditEvent,
     AuthorizationCode,
+    BrowserSession,
     RefreshFamily,
     RefreshToken,
     RevokedToken,
@@ -30,6 +31,8 @@ REVOKED_FAMILY_KEEP = 7 * 86_400
 # An expired code is kept this long so that a replay of it still revokes what it gave; later
 # it is only an unknown code. Short: a busy provider mints a row per sign-in.
 EXPIRED_CODE_KEEP = 600
+# A logged-out browser session is kept a day: what was signed in with it can still be told.
+ENDED_SESSION_KEEP = 86_400
 DAY = 86_400
 PURGED = "audit.purged"
 ALL_TENANTS = "*"
@@ -37,8 +40,8 @@ HOUSEKEEPING = Context(actor="housekeeping")
 
 
 def purge(provider: Provider, now: float | None = None) -> dict[str, int]:
-    """Delete expired authorization codes, refresh tokens and families, blocklist entries,
-    not-befores and audit rows past their retention.
+    """Delete expired authorization codes and browser sessions, refresh tokens and families,
+    blocklist entries, not-befores and audit rows past their retention.
 
     Returns how many rows of each kind went; rotates signing keys when due.
     """
@@ -68,6 +71,17 @@ def purge(provider: Provider, now: float | None = None) -> dict[str, int]:
             )
         )
         counts["authorization_codes"] = codes.rowcount  # type: ignore[attr-defined]
+        idle = provider.settings.session_idle_ttl
+        sessions = session.execute(
+            delete(BrowserSession).where(
+                or_(
+                    BrowserSession.expires_at <= moment,
+                    BrowserSession.last_seen_at <= moment - idle,
+                    BrowserSession.ended_at <= moment - ENDED_SESSION_KEEP,
+                )
+            )
+        )
+        counts["browser_sessions"] = sessions.rowcount  # type: ignore[attr-defined]
     counts["audit_events"] = purge_audit(provider, moment)
     provider.keyring.ensure(moment)
     return counts

@@ -74,7 +74,8 @@ def revoke(
 def log_out_everywhere(
     provider: Provider, session: Session, tenant_id: str, subject: str, context: Context
 ) -> int:
-    """Revoke every refresh family of ``subject`` and refuse its access tokens issued until now."""
+    """Revoke every refresh family of ``subject``, refuse its access tokens issued until now,
+    and end its browser sessions at the provider (single sign-on signs in no more)."""
     families = _end_sessions(provider, session, tenant_id, subject)
     record(
         session,
@@ -88,9 +89,12 @@ def log_out_everywhere(
 
 
 def _end_sessions(provider: Provider, session: Session, tenant_id: str, subject: str) -> int:
+    """End everything ``subject`` is signed in with: refresh families, access tokens, and (a
+    user's) browser sessions at the provider. Returns how many families were revoked."""
     now = int(time.time())
     families = provider.refresh.revoke_subject(session, tenant_id, subject, now)
     provider.revocations.log_out_everywhere(session, tenant_id, subject, now)
+    provider.sessions.end_all(session, subject, now=now)
     return families
 
 

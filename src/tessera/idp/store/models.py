@@ -3,7 +3,7 @@
 Times are integer epoch seconds: the unit tokens speak, and the same on SQLite and PostgreSQL.
 
 >>> sorted(Base.metadata.tables)[:3]
-['audit_events', 'authorization_codes', 'clients']
+['audit_events', 'authorization_codes', 'browser_sessions']
 """
 
 from __future__ import annotations
@@ -173,6 +173,25 @@ class AuthorizationCode(Base):
     # Set when tokens are issued from the code: what a replay of the code revokes.
     family_id: Mapped[str | None] = mapped_column(String(UUID_LENGTH))
     access_jti: Mapped[str | None] = mapped_column(String(KEY_ID_LENGTH))
+
+
+class BrowserSession(Base):
+    """A person signed in at the provider (single sign-on), found by the keyed hash of its
+    cookie; ``id`` is the ``sid`` of the ID tokens it gives."""
+
+    __tablename__ = "browser_sessions"
+
+    id: Mapped[str] = mapped_column(String(UUID_LENGTH), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(DIGEST_LENGTH), unique=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    auth_time: Mapped[int] = mapped_column(BigInteger)
+    amr: Mapped[str] = mapped_column(String(100))
+    acr: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    last_seen_at: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
+    ended_at: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class SigningKey(Base):

@@ -1,0 +1,114 @@
+"""Browser sessions at the provider: what makes single sign-on single. A person who signed in
+once has a server-side row, found by the keyed hash of an opaque cookie; any client's next
+authorization request completes without a new sign-in while the row lives.
+
+A session ends when it is logged out (or every session of its user is), when it has been idle
+``session_idle_ttl`` seconds, or ``session_ttl`` seconds after the sign-in, whatever the use.
+Every sign-in makes a new row and a new cookie value: a session id planted before sign-in
+(fixation) is never the one that signs in. The row's ``id`` is the public ``sid`` of ID tokens.
+
+>>> cookie_name("https://id.example"), cookie_name("http://127.0.0.1:8000")
+('__Host-tessera_session', 'tessera_session')
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import Session
+
+from ..config import Settings
+from ..store.models import BrowserSession, User
+from .secrets import MasterKey, new_secret
+
+PURPOSE = "browser-session"
+# What we mint is 43 characters; a longer cookie is no session of ours, and is not hashed.
+MAX_COOKIE_LENGTH = 128
+# A session's last use is written at most this often: a busy SSO hop does not write every time.
+TOUCH_EVERY = 60
+_BY_HASH = select(BrowserSession).where(BrowserSession.token_hash == bindparam("digest"))
+
+
+def cookie_name(issuer: str) -> str:
+    """``__Host-`` prefixed when the issuer is https: the browser then only keeps the cookie if
+    it is Secure, for the whole host, from that host (no subdomain can plant one)."""
+    return "__Host-tessera_session" if issuer.startswith("https://") else "tessera_session"
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """A new session: its row and the cookie value (in clear, for the browser only)."""
+
+    row: BrowserSession
+    cookie: str
+
+
+class BrowserSessions:
+    """Starts, finds and ends browser sessions."""
+
+    def __init__(self, master: MasterKey, settings: Settings) -> None:
+        self._master = master
+        self._idle = settings.session_idle_ttl
+        self._ttl = settings.session_ttl
+
+    def start(
+        self,
+        session: Session,
+        user: User,
+        *,
+        amr: tuple[str, ...],
+        acr: str = "",
+        now: int,
+    ) -> Started:
+        """A session for ``user``, who signed in at ``now`` with ``amr``."""
+        cookie = new_secret()
+        row = BrowserSession(
+            id=str(uuid.uuid4()),
+            token_hash=self._master.keyed_hash(PURPOSE, cookie),
+            tenant_id=user.tenant_id,
+            user_id=user.id,
+            auth_time=now,
+            amr=" ".join(amr),
+            acr=acr,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + self._ttl,
+            ended_at=None,
+        )
+        session.add(row)
+        session.flush()
+        return Started(row, cookie)
+
+    def current(self, session: Session, cookie: str | None, *, now: int) -> BrowserSession | None:
+        """The live session ``cookie`` names (its last use noted), or ``None``."""
+        if not cookie or len(cookie) > MAX_COOKIE_LENGTH:
+            return None
+        row = session.scalars(
+            _BY_HASH.params(digest=self._master.keyed_hash(PURPOSE, cookie))
+        ).first()
+        if row is None or not self.alive(row, now):
+            return None
+        if now - row.last_seen_at >= TOUCH_EVERY:
+            row.last_seen_at = now
+        return row
+
+    def alive(self, row: BrowserSession, now: int) -> bool:
+        """Whether ``row`` is neither ended, past its lifetime, nor idle too long."""
+        return row.ended_at is None and now < row.expires_at and now < row.last_seen_at + self._idle
+
+    def end(self, session: Session, row: BrowserSession, *, now: int) -> None:
+        """Log this session out."""
+        if row.ended_at is None:
+            row.ended_at = now
+
+    def end_all(self, session: Session, user_id: str, *, now: int) -> int:
+        """Log out every live session of ``user_id``; returns how many."""
+        ended = session.execute(
+            update(BrowserSession)
+            .where(BrowserSession.user_id == user_id, BrowserSession.ended_at.is_(None))
+            .values(ended_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return int(ended.rowcount)  # type: ignore[attr-defined]

@@ -52,17 +52,25 @@ def rp(idp: IdpServer) -> tuple[str, str]:
     return made.client.id, made.secret
 
 
-def signed_in(idp: IdpServer, client_id: str, verifier: str, nonce: str) -> tuple[str, str]:
+def signed_in(
+    idp: IdpServer,
+    client_id: str,
+    verifier: str,
+    nonce: str,
+    *,
+    scope: str = "openid demo:read",
+    email: str | None = None,
+) -> tuple[str, str]:
     """What the authorization endpoint will do: a user signed in, a code for the client.
     Returns (user id, code)."""
     username = f"user-{uuid.uuid4().hex[:8]}"
-    user_id = idp.add_user(username, f"pw-{uuid.uuid4().hex}")
+    user_id = idp.add_user(username, f"pw-{uuid.uuid4().hex}", email=email)
     grant = CodeGrant(
         tenant_id="default",
         client_id=client_id,
         user_id=user_id,
         redirect_uri=REDIRECT,
-        scope="openid demo:read",
+        scope=scope,
         code_challenge=create_s256_code_challenge(verifier),
         auth_time=int(time.time()),
         amr="pwd",

@@ -9,18 +9,15 @@ enrolment only, someone whose login answered ``mfa_enrollment_required``: their 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, NoReturn
+from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request, Security
-from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
-from fastapi.security import SecurityScopes
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from tessera import jose
 from tessera.guard import GuardError, Principal, answer
-from tessera.guard.fastapi import FastAPIGuard, GuardHTTPException, Requirement, TokenScheme
+from tessera.guard.fastapi import GuardHTTPException
 
 from ..errors import invalid_grant, invalid_request
 from ..flows.grants import MFA_OTP, token_response
@@ -42,56 +39,16 @@ from ..store.models import User
 from . import browser
 from .answers import OAuthRoute, json_answer
 from .oauth import CLIENT_FIELDS, form_body
+from .people import REALM, MaybePerson, Person, install_guard, no_credentials
 from .requests import basic_credentials, context_of, provider_of, single_valued_form
 
 router = APIRouter(prefix="/auth/mfa", tags=["second factor"], route_class=OAuthRoute)
-REALM = "tessera"
-# The OpenAPI face of these routes' security; the checking is the guard's.
-SCHEME = TokenScheme(
-    HTTPBearerModel(bearerFormat="JWT", description="the user's own access token"), "tessera-user"
-)
-
-
-class SelfService:
-    """The guard of a person's own routes: any access token of this provider, whatever its
-    audience, revocation checked on every request (kept in ``app.state``)."""
-
-    def __init__(self, provider: Provider) -> None:
-        self.guard = FastAPIGuard(provider.guard(audience=jose.ANY_AUDIENCE, realm=REALM))
-        requirement = self.guard.require()
-        assert isinstance(requirement, Requirement)
-        self.requirement = requirement
 
 
 def install(app: FastAPI, provider: Provider) -> None:
     """Serve the self-service routes on ``app`` with their guard."""
-    service = app.state.self_service = SelfService(provider)
-    service.guard.init_app(app)  # refusals answered per RFC 6750
+    install_guard(app, provider)
     app.include_router(router)
-
-
-async def _principal(request: Request, _scheme: None = Security(SCHEME)) -> Principal:
-    service: SelfService = request.app.state.self_service
-    return await service.requirement.authenticate(request, SecurityScopes())
-
-
-async def _principal_if_any(request: Request, _scheme: None = Security(SCHEME)) -> Principal | None:
-    """The bearer token's principal when the request carries one; enrolment may instead use an
-    mfa_token (and its confirmation, the client's own Basic credentials)."""
-    scheme = request.headers.get("authorization", "").split(" ", 1)[0]
-    if scheme.lower() != "bearer":
-        return None
-    return await _principal(request)
-
-
-async def _no_credentials(request: Request) -> NoReturn:
-    """Neither a bearer token nor an mfa_token: the guard's bare challenge (RFC 6750 §3.1)."""
-    await _principal(request)
-    raise AssertionError("the guard lets no request without a token through")
-
-
-Person = Annotated[Principal, Security(_principal)]
-MaybePerson = Annotated[Principal | None, Security(_principal_if_any)]
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -160,7 +117,7 @@ async def start_endpoint(principal: MaybePerson, request: Request) -> Response:
     else:
         mfa_token = (await _form(request)).get("mfa_token")
         if not mfa_token:
-            await _no_credentials(request)
+            await no_credentials(request)
         enrolment = await run_in_threadpool(_start_for_login, provider, mfa_token, context)
     return json_answer(_enrolment(enrolment))
 
@@ -199,7 +156,7 @@ async def confirm_endpoint(principal: MaybePerson, request: Request) -> Response
         return json_answer({"recovery_codes": codes})
     mfa_token = form.get("mfa_token")
     if not mfa_token:
-        await _no_credentials(request)
+        await no_credentials(request)
     if enrolment_challenge(provider, mfa_token).via == "browser":
         answer = await run_in_threadpool(
             browser.second_step, provider, mfa_token, otp, None, context

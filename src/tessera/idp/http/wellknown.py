@@ -9,8 +9,9 @@ from fastapi.responses import Response
 
 from ...jose import json
 from ..flows.grants import SUPPORTED
+from ..flows.userinfo import CLAIMS_SUPPORTED
 from ..provider import Provider
-from ..services.id_tokens import ID_TOKEN_ALGS
+from ..services.id_tokens import ID_TOKEN_ALGS, OPENID_SCOPES
 from .answers import OAuthRoute
 from .requests import provider_of
 
@@ -26,6 +27,7 @@ def metadata(provider: Provider) -> dict[str, Any]:
         "token_endpoint": f"{issuer}/oauth2/token",
         "revocation_endpoint": f"{issuer}/oauth2/revoke",
         "introspection_endpoint": f"{issuer}/oauth2/introspect",
+        "userinfo_endpoint": f"{issuer}/oauth2/userinfo",
         # The code grant is offered once the authorization endpoint that makes codes is.
         "grant_types_supported": [grant for grant in SUPPORTED if grant != "authorization_code"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
@@ -37,6 +39,8 @@ def metadata(provider: Provider) -> dict[str, Any]:
         # No authorization endpoint (yet): no response type is offered.
         "response_types_supported": [],
         "subject_types_supported": ["public"],
+        "scopes_supported": list(OPENID_SCOPES),
+        "claims_supported": list(CLAIMS_SUPPORTED),
         # The keyring makes each algorithm's first key when it is first asked for.
         "id_token_signing_alg_values_supported": list(ID_TOKEN_ALGS),
     }

@@ -1,0 +1,65 @@
+"""A person's own routes (their second factor, their UserInfo): the bearer is a user's access
+token of this provider, whatever its audience, revocation checked on every request — by one
+guard, kept in ``app.state`` and answering refusals per RFC 6750.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, NoReturn
+
+from fastapi import FastAPI, Request, Security
+from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
+from fastapi.security import SecurityScopes
+
+from tessera import jose
+from tessera.guard import Principal
+from tessera.guard.fastapi import FastAPIGuard, Requirement, TokenScheme
+
+from ..provider import Provider
+
+REALM = "tessera"
+# The OpenAPI face of these routes' security; the checking is the guard's.
+SCHEME = TokenScheme(
+    HTTPBearerModel(bearerFormat="JWT", description="the user's own access token"), "tessera-user"
+)
+
+
+class SelfService:
+    """The guard of a person's own routes: any access token of this provider, whatever its
+    audience, revocation checked on every request (kept in ``app.state``)."""
+
+    def __init__(self, provider: Provider) -> None:
+        self.guard = FastAPIGuard(provider.guard(audience=jose.ANY_AUDIENCE, realm=REALM))
+        requirement = self.guard.require()
+        assert isinstance(requirement, Requirement)
+        self.requirement = requirement
+
+
+def install_guard(app: FastAPI, provider: Provider) -> None:
+    """Put the guard of a person's own routes on ``app``."""
+    service = app.state.self_service = SelfService(provider)
+    service.guard.init_app(app)  # refusals answered per RFC 6750
+
+
+async def _principal(request: Request, _scheme: None = Security(SCHEME)) -> Principal:
+    service: SelfService = request.app.state.self_service
+    return await service.requirement.authenticate(request, SecurityScopes())
+
+
+async def _principal_if_any(request: Request, _scheme: None = Security(SCHEME)) -> Principal | None:
+    """The bearer token's principal when the request carries one; enrolment may instead use an
+    mfa_token (and its confirmation, the client's own Basic credentials)."""
+    scheme = request.headers.get("authorization", "").split(" ", 1)[0]
+    if scheme.lower() != "bearer":
+        return None
+    return await _principal(request)
+
+
+async def no_credentials(request: Request) -> NoReturn:
+    """Neither a bearer token nor an mfa_token: the guard's bare challenge (RFC 6750 §3.1)."""
+    await _principal(request)
+    raise AssertionError("the guard lets no request without a token through")
+
+
+Person = Annotated[Principal, Security(_principal)]
+MaybePerson = Annotated[Principal | None, Security(_principal_if_any)]

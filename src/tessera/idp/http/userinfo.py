@@ -1,0 +1,34 @@
+"""UserInfo (OpenID Connect Core §5.3), ``GET`` and ``POST``: the claims of the bearer's user
+that its scopes release, for an access token with the ``openid`` scope; refusals per RFC 6750."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from tessera.guard import GuardError, Principal, answer
+from tessera.guard.fastapi import GuardHTTPException
+
+from ..flows.userinfo import userinfo
+from ..provider import Provider
+from .answers import OAuthRoute, json_answer
+from .people import REALM, Person
+from .requests import provider_of
+
+router = APIRouter(prefix="/oauth2", tags=["openid connect"], route_class=OAuthRoute)
+
+
+def _claims(provider: Provider, principal: Principal) -> dict[str, object]:
+    with provider.database.session(readonly=True) as session:
+        try:
+            return userinfo(session, principal)
+        except GuardError as refusal:  # a verified token these claims are not for
+            raise GuardHTTPException(refusal, answer(refusal, realm=REALM)) from None
+
+
+@router.get("/userinfo", summary="OpenID Connect UserInfo: the user's claims its scopes release")
+@router.post("/userinfo", summary="OpenID Connect UserInfo (POST, the same answer)")
+async def userinfo_endpoint(principal: Person, request: Request) -> Response:
+    claims = await run_in_threadpool(_claims, provider_of(request), principal)
+    return json_answer(claims)

@@ -223,6 +223,10 @@ def test_bad_redemptions_are_refused(
     client = code_client(provider, tenant)
     caught = refused(provider, client, code_for(provider, client, ada), **form)
     assert (caught.error, oauth_status(caught)) == (error, status)
+    if error == "invalid_grant":  # the refusal is audited (in the transaction it commits)
+        (event,) = [event for event in audit_events(provider) if event.event == "code.refused"]
+        assert (event.outcome, event.client_id) == ("failure", client.id)
+        assert caught.description in event.details
 
 
 def test_a_client_not_allowed_the_grant_or_another_client_gets_nothing(

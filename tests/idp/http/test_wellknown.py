@@ -38,6 +38,8 @@ def test_metadata_issuer_is_the_iss_of_our_tokens(
     # OpenID Connect requires RS256 for ID tokens; the keyring makes each key on first use.
     assert metadata["id_token_signing_alg_values_supported"][0] == "RS256"
     assert {"ES256", "EdDSA"} <= set(metadata["id_token_signing_alg_values_supported"])
+    assert {"sub", "auth_time", "nonce", "sid", "email"} <= set(metadata["claims_supported"])
+    assert metadata["userinfo_endpoint"] == f"{idp.url}/oauth2/userinfo"
 
 
 def test_both_metadata_documents_agree(http: httpx.Client) -> None:

@@ -56,12 +56,12 @@ def redeem_code(
             return Refused(redeemed.reason, audited=True)
         record(
             session,
-            "token.issued",
+            "code.refused",
             tenant_id=client.tenant_id,
             outcome="failure",
             context=context,
             client_id=client.id,
-            details={"grant": "authorization_code", "reason": redeemed.reason},
+            details={"reason": redeemed.reason},
         )
         return Refused(redeemed.reason)
     user = session.get(User, redeemed.user_id)

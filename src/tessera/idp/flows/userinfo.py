@@ -24,7 +24,11 @@ SCOPE_CLAIMS = {
     "profile": ("preferred_username", "updated_at"),
     "email": ("email", "email_verified"),
 }
-CLAIMS_SUPPORTED = ("sub", *(claim for claims in SCOPE_CLAIMS.values() for claim in claims))
+# What discovery's claims_supported lists: the ID token's claims, then the UserInfo ones.
+CLAIMS_SUPPORTED = (
+    *("iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "at_hash"),
+    *(claim for claims in SCOPE_CLAIMS.values() for claim in claims),
+)
 
 
 def claims_of_scopes(scopes: Iterable[str]) -> tuple[str, ...]:

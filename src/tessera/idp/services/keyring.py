@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,9 +142,8 @@ class Keyring:
             )
         ).first()
         if found is not None:
-            stored = _StoredKey(_info(found), orjson.loads(found.public_jwk), found.private_sealed)
             with self._lock:
-                return self._private_key(stored)
+                return self._private_key(_stored(found))
         key = self._create(session, alg, now, activates_at=now)
         first = {"kid": key.kid, "alg": alg, "reason": "first use"}
         record(session, "key.created", tenant_id="*", context=None, details=first)
@@ -170,10 +170,7 @@ class Keyring:
         """Read the key table again (its own short read transaction)."""
         with self._database.session(readonly=True) as session:
             rows = session.scalars(select(SigningKey).order_by(SigningKey.activates_at.desc()))
-            stored = tuple(
-                _StoredKey(_info(row), orjson.loads(row.public_jwk), row.private_sealed)
-                for row in rows
-            )
+            stored = tuple(_stored(row) for row in rows)
         with self._lock:
             self._stored = stored
             self._view = None
@@ -203,7 +200,7 @@ class Keyring:
         with self._lock:
             stored = self._stored or ()
             active: dict[str, jose.Key] = {}
-            for alg in _timelines(stored, self._settings.signing_alg):
+            for alg in _timelines(self._settings.signing_alg, (item.info.alg for item in stored)):
                 current = next(
                     (
                         item
@@ -258,9 +255,9 @@ class Keyring:
         with self._database.session() as session:
             self._lock_rotation(session)
             rows = list(session.scalars(select(SigningKey)))
-            algs = dict.fromkeys([self._settings.signing_alg, *(row.alg for row in rows)])
-            if alg is not None:
-                algs[alg] = None
+            algs = _timelines(self._settings.signing_alg, (row.alg for row in rows))
+            if alg is not None and alg not in algs:
+                algs.append(alg)
             created: list[str] = []
             for timeline in algs:
                 same = [row for row in rows if row.alg == timeline]
@@ -321,7 +318,7 @@ class Keyring:
                 elif row.retires_at > starts:
                     row.retires_at = starts
                     row.expires_at = starts + _TOKEN_LIFETIME_CAP
-            for alg in dict.fromkeys([self._settings.signing_alg, *(row.alg for row in rows)]):
+            for alg in _timelines(self._settings.signing_alg, (row.alg for row in rows)):
                 made[alg] = kid = str(self._create(session, alg, moment, activates_at=starts).kid)
                 record(
                     session,
@@ -363,9 +360,13 @@ class Keyring:
         return key
 
 
-def _timelines(stored: tuple[_StoredKey, ...], signing_alg: str) -> list[str]:
-    """The algorithms with a timeline: ``signing_alg`` first, then each one with keys."""
-    return list(dict.fromkeys([signing_alg, *(item.info.alg for item in stored)]))
+def _timelines(signing_alg: str, key_algs: Iterable[str]) -> list[str]:
+    """The algorithms with a timeline: ``signing_alg`` first, then each one that has keys."""
+    return list(dict.fromkeys([signing_alg, *key_algs]))
+
+
+def _stored(row: SigningKey) -> _StoredKey:
+    return _StoredKey(_info(row), orjson.loads(row.public_jwk), row.private_sealed)
 
 
 def _info(row: SigningKey) -> KeyInfo:

@@ -36,8 +36,28 @@ CLIENT_FIELDS = {
     "allowed_scopes",
     "default_scopes",
     "audience",
+    "redirect_uris",
+    "post_logout_redirect_uris",
+    "backchannel_logout_uri",
+    "id_token_signed_response_alg",
+    "token_endpoint_auth_method",
     "created_at",
 }
+# A confidential client's secret, once: as ``secret`` and as OAuth names it.
+CREDENTIALS = {"client_id", "client_secret", "secret"}
+CALLBACK = "https://wiki.example/callback"
+# The command's own example: an OpenID Connect web app.
+WIKI = (
+    "--name",
+    "Wiki",
+    "--grant",
+    "authorization_code",
+    "--grant",
+    "refresh_token",
+    "--redirect-uri",
+    CALLBACK,
+    "--json",
+)
 BILLING = (
     "--name",
     "Billing",
@@ -74,7 +94,10 @@ def test_create_prints_the_secret_once_and_stores_only_its_hash(
     add_tenant(admin)
     made = document(admin("client", "create", "-t", "acme", *BILLING, "--json"))
     secret = made.pop("secret")
+    assert (made.pop("client_id"), made.pop("client_secret")) == (made["id"], secret)
     assert made.keys() == CLIENT_FIELDS
+    assert made["token_endpoint_auth_method"] == "client_secret_basic"
+    assert (made["redirect_uris"], made["backchannel_logout_uri"]) == ([], None)
     assert made["allowed_scopes"] == ["invoices:read", "invoices:write"]
     assert (made["confidential"], made["first_party"], made["status"]) == (True, False, "active")
 
@@ -136,8 +159,9 @@ def test_rotate_secret_replaces_it(admin: Admin, provider: Provider) -> None:
     add_tenant(admin)
     made = document(admin("client", "create", "-t", "acme", *BILLING, "--json"))
     rotated = document(admin("client", "rotate-secret", "-t", "acme", made["id"], "--json"))
-    assert rotated.keys() == CLIENT_FIELDS | {"secret"}
+    assert rotated.keys() == CLIENT_FIELDS | CREDENTIALS
     assert rotated["secret"] != made["secret"]
+    assert (rotated["client_id"], rotated["client_secret"]) == (made["id"], rotated["secret"])
     assert authenticates(provider, made["id"], rotated["secret"])
     assert not authenticates(provider, made["id"], made["secret"])
     assert rotated["secret"] not in database_text(provider)
@@ -196,9 +220,15 @@ def test_update_scopes_name_and_status(admin: Admin, provider: Provider) -> None
         (
             ("--grant", "implicit"),
             2,
-            "grant types are some of client_credentials, password, refresh_token",
+            "grant types are some of authorization_code, client_credentials, password,"
+            " refresh_token",
         ),
-        ((), 2, "grant types are some of client_credentials, password, refresh_token"),
+        (
+            (),
+            2,
+            "grant types are some of authorization_code, client_credentials, password,"
+            " refresh_token",
+        ),
         (
             ("--grant", "client_credentials", "--public"),
             2,
@@ -213,6 +243,60 @@ def test_update_scopes_name_and_status(admin: Admin, provider: Provider) -> None
             ("--grant", "client_credentials", "--audience", "a", "--default-scope", "x"),
             2,
             "default scopes must be allowed scopes",
+        ),
+        (
+            ("--grant", "authorization_code"),
+            2,
+            "the authorization_code grant needs a redirect URI",
+        ),
+        (
+            ("--grant", "authorization_code", "--redirect-uri", "https://wiki.example/cb#x"),
+            2,
+            "a redirect URI has no fragment",
+        ),
+        (
+            ("--grant", "authorization_code", "--redirect-uri", "http://wiki.example/cb"),
+            2,
+            "a redirect URI is https (http only on a loopback host)",
+        ),
+        (
+            ("--grant", "authorization_code", "--redirect-uri", "::garbage::"),
+            2,
+            "a redirect URI is https, loopback http, or a reverse-domain private-use scheme",
+        ),
+        (
+            (
+                "--grant",
+                "authorization_code",
+                "--redirect-uri",
+                CALLBACK,
+                "--backchannel-logout-uri",
+                "http://wiki.example/logout",
+            ),
+            2,
+            "a back-channel logout URI is https (http only on a loopback host)",
+        ),
+        (
+            (
+                "--grant",
+                "authorization_code",
+                "--redirect-uri",
+                CALLBACK,
+                "--post-logout-redirect-uri",
+                "https://wiki.example/bye#x",
+            ),
+            2,
+            "a redirect URI has no fragment",
+        ),
+        (
+            ("--grant", "client_credentials", "--audience", "a", "--redirect-uri", CALLBACK),
+            2,
+            "redirect and logout URIs are for clients of the authorization_code grant",
+        ),
+        (
+            ("--grant", "refresh_token", "--audience", "a", "--redirect-uri", CALLBACK),
+            2,
+            "redirect and logout URIs are for clients of the authorization_code grant",
         ),
     ],
 )
@@ -244,5 +328,165 @@ def test_refusals(admin: Admin) -> None:
     refused(
         admin("client", "update", "-t", "acme", made["id"]),
         2,
-        "nothing to change: give --name, --scope, --default-scope, --disable or --enable",
+        "nothing to change: give --name, --scope, --default-scope, --redirect-uri,"
+        " --post-logout-redirect-uri, --backchannel-logout-uri, --disable or --enable",
     )
+
+
+def test_an_oidc_web_app_gets_an_id_a_secret_and_its_redirect_uris(
+    admin: Admin, provider: Provider
+) -> None:
+    add_tenant(admin)
+    made = document(
+        admin(
+            "client",
+            "create",
+            "-t",
+            "acme",
+            *WIKI,
+            "--redirect-uri",
+            "http://127.0.0.1/callback",
+            "--redirect-uri",
+            CALLBACK,
+            "--post-logout-redirect-uri",
+            "https://wiki.example/bye",
+            "--backchannel-logout-uri",
+            "https://wiki.example/backchannel",
+        )
+    )
+    assert made.keys() == CLIENT_FIELDS | CREDENTIALS
+    client_id, secret = made["client_id"], made["client_secret"]
+    assert client_id == made["id"] and isinstance(secret, str) and secret == made["secret"]
+    assert authenticates(provider, client_id, secret)
+    assert made["grant_types"] == ["authorization_code", "refresh_token"]
+    assert made["redirect_uris"] == [CALLBACK, "http://127.0.0.1/callback"]
+    assert made["post_logout_redirect_uris"] == ["https://wiki.example/bye"]
+    assert made["backchannel_logout_uri"] == "https://wiki.example/backchannel"
+    assert made["id_token_signed_response_alg"] == "RS256"
+    assert made["token_endpoint_auth_method"] == "client_secret_basic"
+    # No --audience: its access tokens are for itself.
+    assert made["audience"] == [client_id]
+    assert client_row_audience(provider, client_id) == client_id
+    assert not made["first_party"] and "password" not in made["grant_types"]
+
+    (row,) = events(provider, "client.created")
+    after = json.loads(row.details)["after"]
+    assert after["redirect_uris"] == made["redirect_uris"] and secret not in row.details
+    shown = document(admin("client", "show", "-t", "acme", client_id, "--json"))
+    assert shown == {key: made[key] for key in CLIENT_FIELDS}
+    (listed,) = document(admin("client", "list", "-t", "acme", "--json"))["clients"]
+    assert listed == shown
+    text = ok(admin("client", "show", "-t", "acme", client_id)).stdout
+    assert CALLBACK in text and "client_secret_basic" in text
+
+
+def test_a_public_oidc_client_has_no_secret(admin: Admin, provider: Provider) -> None:
+    add_tenant(admin)
+    made = document(admin("client", "create", "-t", "acme", *WIKI, "--public"))
+    assert (made["client_secret"], made["secret"], made["confidential"]) == (None, None, False)
+    assert made["token_endpoint_auth_method"] == "none"
+    assert stored_hash(provider, made["client_id"]) is None
+    assert authenticates(provider, made["client_id"], None)
+
+
+def test_update_redirect_uris_is_audited_with_before_and_after(
+    admin: Admin, provider: Provider
+) -> None:
+    add_tenant(admin)
+    client_id = document(admin("client", "create", "-t", "acme", *WIKI))["id"]
+    new = ("https://wiki.example/v2/callback", "https://wiki.example/v3/callback")
+    changed = document(
+        admin(
+            "client",
+            "update",
+            "-t",
+            "acme",
+            client_id,
+            "--redirect-uri",
+            new[0],
+            "--redirect-uri",
+            new[1],
+            "--post-logout-redirect-uri",
+            "https://wiki.example/bye",
+            "--backchannel-logout-uri",
+            "https://wiki.example/backchannel",
+            "--json",
+        )
+    )
+    assert changed["redirect_uris"] == list(new)
+    assert changed["post_logout_redirect_uris"] == ["https://wiki.example/bye"]
+    assert changed["backchannel_logout_uri"] == "https://wiki.example/backchannel"
+    assert changed["updated"] == [
+        "backchannel_logout_uri",
+        "post_logout_redirect_uris",
+        "redirect_uris",
+    ]
+    cleared = document(
+        admin(
+            "client",
+            "update",
+            "-t",
+            "acme",
+            client_id,
+            "--backchannel-logout-uri",
+            "",
+            "--post-logout-redirect-uri",
+            "",
+            "--json",
+        )
+    )
+    assert (cleared["backchannel_logout_uri"], cleared["post_logout_redirect_uris"]) == (None, [])
+    assert cleared["redirect_uris"] == list(new)
+
+    first, second = (json.loads(row.details) for row in events(provider, "client.updated"))
+    assert first == {
+        "before": {
+            "redirect_uris": CALLBACK,
+            "post_logout_redirect_uris": "",
+            "backchannel_logout_uri": None,
+        },
+        "after": {
+            "redirect_uris": " ".join(new),
+            "post_logout_redirect_uris": "https://wiki.example/bye",
+            "backchannel_logout_uri": "https://wiki.example/backchannel",
+        },
+    }
+    assert second == {
+        "before": {
+            "post_logout_redirect_uris": "https://wiki.example/bye",
+            "backchannel_logout_uri": "https://wiki.example/backchannel",
+        },
+        "after": {"post_logout_redirect_uris": "", "backchannel_logout_uri": None},
+    }
+    assert all(row.actor == ACTOR for row in events(provider, "client.updated"))
+
+
+def test_update_refuses_unusable_redirect_uris(admin: Admin, provider: Provider) -> None:
+    add_tenant(admin)
+    wiki = document(admin("client", "create", "-t", "acme", *WIKI))["id"]
+    billing = document(admin("client", "create", "-t", "acme", *BILLING, "--json"))["id"]
+    for client_id, args, message in [
+        (wiki, ("--redirect-uri", ""), "the authorization_code grant needs a redirect URI"),
+        (wiki, ("--redirect-uri", "https://wiki.example/#x"), "a redirect URI has no fragment"),
+        (
+            wiki,
+            ("--backchannel-logout-uri", "com.example.wiki:/logout"),
+            "a back-channel logout URI is https (http only on a loopback host)",
+        ),
+        (
+            billing,
+            ("--redirect-uri", CALLBACK),
+            "redirect and logout URIs are for clients of the authorization_code grant",
+        ),
+    ]:
+        refused(admin("client", "update", "-t", "acme", client_id, *args), 2, message)
+    assert events(provider, "client.updated") == []
+    shown = document(admin("client", "show", "-t", "acme", wiki, "--json"))
+    assert (shown["redirect_uris"], shown["backchannel_logout_uri"]) == ([CALLBACK], None)
+
+
+def client_row_audience(provider: Provider, client_id: str) -> str:
+    with provider.database.session(readonly=True) as session:
+        client = session.get(Client, client_id)
+        assert client is not None
+        return client.audience

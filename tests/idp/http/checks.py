@@ -72,3 +72,11 @@ def assert_admin_refusal(response: Any) -> None:
         assert isinstance(body.get("error"), str), body
         return
     assert_problem(response, response.status_code)
+
+
+def assert_error_page(response: Any) -> None:
+    """The provider's own HTML error page (nowhere safe to redirect to), with its headers."""
+    headers = _headers(response)
+    assert headers["content-type"].startswith("text/html")
+    assert "Cannot continue" in response.text
+    assert headers["x-frame-options"] == "DENY" and headers["cache-control"] == "no-store"

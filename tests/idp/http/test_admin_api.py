@@ -8,6 +8,7 @@ the admin API's own guard; tokens for another audience, revoked or of another is
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -21,9 +22,11 @@ from tessera.idp.flows.bootstrap import ADMIN_AUDIENCE
 from tessera.idp.services import mfa
 from tessera.idp.services.accounts import find_user
 from tessera.idp.services.audit import Context
+from tessera.idp.services.authorization_codes import CodeGrant
+from tessera.idp.services.pkce import challenge_of
 
-from ..conftest import all_rows, audit_events
-from .checks import assert_no_store, assert_oauth_error, payload
+from ..conftest import all_rows, audit_events, row_counts
+from .checks import assert_no_store, assert_oauth_error, assert_problem, header, payload
 from .servers import (
     AUDIENCE,
     CHEAP_ARGON2,
@@ -323,6 +326,200 @@ def test_a_public_client_has_no_secret_to_show_or_rotate(
     rotated = http.post(f"{clients_url}/{client_id}/rotate-secret", headers=admin)
     assert rotated.status_code == 422
     assert rotated.headers["content-type"] == "application/problem+json"
+
+
+CALLBACK = "https://wiki.example/callback"
+
+
+def register(http: httpx.Client, headers: dict[str, str], **body: Any) -> httpx.Response:
+    """POST a client: an OpenID Connect web app unless ``body`` says otherwise."""
+    wanted = {
+        "name": "Wiki",
+        "grant_types": ["authorization_code", "refresh_token"],
+        "redirect_uris": [CALLBACK],
+        **body,
+    }
+    return http.post(f"/admin/tenants/{TENANT}/clients", json=wanted, headers=headers)
+
+
+def test_an_oidc_relying_party_is_registered_with_its_uris_and_its_tokens_are_for_itself(
+    idp: IdpServer, http: httpx.Client, admin: dict[str, str]
+) -> None:
+    response = register(
+        http,
+        admin,
+        redirect_uris=[CALLBACK, "http://127.0.0.1/cb", CALLBACK],
+        post_logout_redirect_uris=["https://wiki.example/bye"],
+        backchannel_logout_uri="https://wiki.example/backchannel",
+        id_token_signed_response_alg="ES256",
+    )
+    assert response.status_code == 201, response.text
+    made = response.json()
+    client_id, secret = made["id"], made["client_secret"]
+    assert isinstance(secret, str)
+    assert made["grant_types"] == ["authorization_code", "refresh_token"]
+    assert made["redirect_uris"] == [CALLBACK, "http://127.0.0.1/cb"]
+    assert made["post_logout_redirect_uris"] == ["https://wiki.example/bye"]
+    assert made["backchannel_logout_uri"] == "https://wiki.example/backchannel"
+    assert made["id_token_signed_response_alg"] == "ES256"
+    assert made["token_endpoint_auth_method"] == "client_secret_basic"
+    # No audience given: the relying party's access tokens are for itself.
+    assert made["audience"] == [client_id]
+    read = http.get(response.headers["location"], headers=admin).json()
+    assert read == {key: value for key, value in made.items() if key != "client_secret"}
+    listed = http.get(f"/admin/tenants/{TENANT}/clients", headers=admin).json()["clients"]
+    assert read in listed
+
+    # A code for it (the authorization endpoint's part) redeems for an access token whose
+    # audience is the client, and an ID token signed with the algorithm it registered.
+    verifier = uuid.uuid4().hex * 2
+    user_id = idp.add_user(f"u-{fresh()}", PASSWORD, TENANT)
+    grant = CodeGrant(
+        tenant_id=TENANT,
+        client_id=client_id,
+        user_id=user_id,
+        redirect_uri=CALLBACK,
+        scope="openid",
+        code_challenge=challenge_of(verifier),
+        auth_time=int(time.time()),
+        amr="pwd",
+    )
+    with idp.provider.database.session() as session:
+        code = idp.provider.codes.issue(session, grant, now=int(time.time()))
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": CALLBACK,
+        "code_verifier": verifier,
+    }
+    answer = http.post("/oauth2/token", data=form, auth=(client_id, secret))
+    assert answer.status_code == 200, answer.text
+    tokens = answer.json()
+    assert payload(tokens["access_token"])["aud"] == client_id
+    assert header(tokens["id_token"])["alg"] == "ES256"
+    assert payload(tokens["id_token"])["aud"] == client_id
+
+
+def test_a_public_oidc_client_authenticates_with_none(
+    http: httpx.Client, admin: dict[str, str]
+) -> None:
+    response = register(http, admin, confidential=False, audience=["wiki-api"])
+    assert response.status_code == 201, response.text
+    made = response.json()
+    assert made["client_secret"] is None and made["confidential"] is False
+    assert made["token_endpoint_auth_method"] == "none"
+    assert made["audience"] == ["wiki-api"]
+    assert made["id_token_signed_response_alg"] == "RS256"
+    assert (made["post_logout_redirect_uris"], made["backchannel_logout_uri"]) == ([], None)
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        ({"redirect_uris": []}, "the authorization_code grant needs a redirect URI"),
+        ({"redirect_uris": ["https://wiki.example/cb#top"]}, "a redirect URI has no fragment"),
+        ({"redirect_uris": ["http://wiki.example/cb"]}, "http only on a loopback host"),
+        ({"redirect_uris": ["not a uri"]}, "a redirect URI is printable ASCII without spaces"),
+        ({"redirect_uris": ["wiki/callback"]}, "a redirect URI is https, loopback http"),
+        ({"redirect_uris": ["x" * 2001]}, None),
+        ({"redirect_uris": [CALLBACK] * 11}, None),
+        (
+            {"post_logout_redirect_uris": ["https://wiki.example/bye#x"]},
+            "a redirect URI has no fragment",
+        ),
+        (
+            {"backchannel_logout_uri": "http://wiki.example/logout"},
+            "a back-channel logout URI is https",
+        ),
+        (
+            {"backchannel_logout_uri": "com.example.wiki:/logout"},
+            "a back-channel logout URI is https",
+        ),
+        ({"id_token_signed_response_alg": "HS256"}, "ID tokens are signed with one of RS256"),
+        ({"id_token_signed_response_alg": "none"}, "ID tokens are signed with one of RS256"),
+        (
+            {"grant_types": ["client_credentials"], "audience": ["wiki-api"]},
+            "redirect and logout URIs are for clients of the authorization_code grant",
+        ),
+        (
+            {"grant_types": ["client_credentials"], "redirect_uris": []},
+            "a client needs at least one audience without spaces",
+        ),
+        ({"grant_types": ["implicit"]}, "grant types are some of authorization_code,"),
+    ],
+)
+def test_a_client_with_unusable_uris_or_alg_is_refused_and_nothing_is_written(
+    idp: IdpServer,
+    http: httpx.Client,
+    admin: dict[str, str],
+    body: dict[str, Any],
+    detail: str | None,
+) -> None:
+    before = row_counts(idp.provider)
+    response = register(http, admin, **body)
+    assert_problem(response, 422)
+    if detail is not None:
+        assert detail in response.json()["detail"], response.text
+    assert row_counts(idp.provider) == before
+
+
+def test_changed_redirect_uris_are_audited_with_before_and_after(
+    idp: IdpServer, http: httpx.Client, admin: dict[str, str]
+) -> None:
+    made = register(http, admin).json()
+    url = f"/admin/tenants/{TENANT}/clients/{made['id']}"
+    new = ["https://wiki.example/v2/callback", "https://wiki.example/v3/callback"]
+    changed = http.patch(
+        url,
+        json={"redirect_uris": new, "backchannel_logout_uri": "https://wiki.example/bc"},
+        headers=admin,
+    )
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["redirect_uris"] == new
+    assert (
+        http.get(url, headers=admin).json()["backchannel_logout_uri"] == "https://wiki.example/bc"
+    )
+    (row,) = [
+        event
+        for event in audit_events(idp.provider)
+        if event.event == "client.updated" and event.client_id == made["id"]
+    ]
+    assert orjson.loads(row.details) == {
+        "before": {"redirect_uris": CALLBACK, "backchannel_logout_uri": None},
+        "after": {
+            "redirect_uris": " ".join(new),
+            "backchannel_logout_uri": "https://wiki.example/bc",
+        },
+    }
+
+    # An explicit null removes the back-channel logout URI; leaving it out keeps it.
+    renamed = http.patch(url, json={"name": "Wiki 2"}, headers=admin).json()
+    assert renamed["backchannel_logout_uri"] == "https://wiki.example/bc"
+    cleared = http.patch(url, json={"backchannel_logout_uri": None}, headers=admin).json()
+    assert cleared["backchannel_logout_uri"] is None and cleared["redirect_uris"] == new
+
+    before = row_counts(idp.provider)
+    for body in (
+        {"redirect_uris": []},
+        {"redirect_uris": ["https://wiki.example/cb#x"]},
+        {"post_logout_redirect_uris": ["http://wiki.example/bye"]},
+        {"backchannel_logout_uri": "https://wiki.example/bc#x"},
+    ):
+        assert_problem(http.patch(url, json=body, headers=admin), 422)
+    assert http.get(url, headers=admin).json() == cleared
+    assert row_counts(idp.provider) == before
+
+
+def test_a_service_client_takes_no_redirect_uri(
+    idp: IdpServer, http: httpx.Client, admin: dict[str, str]
+) -> None:
+    client_id = f"svc-{fresh()}"
+    idp.add_client(client_id, tenant_id=TENANT)
+    url = f"/admin/tenants/{TENANT}/clients/{client_id}"
+    refused = http.patch(url, json={"redirect_uris": [CALLBACK]}, headers=admin)
+    assert_problem(refused, 422)
+    assert "for clients of the authorization_code grant" in refused.json()["detail"]
+    assert http.get(url, headers=admin).json()["redirect_uris"] == []
 
 
 def test_a_disabled_client_gets_no_tokens(

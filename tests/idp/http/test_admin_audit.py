@@ -16,6 +16,7 @@ import pytest
 
 from tessera.idp.config import Settings
 from tessera.idp.http.app import create_app
+from tessera.idp.services import consents
 from tessera.idp.services.rbac import create_role
 from tessera.idp.store.models import AuditEvent
 
@@ -62,12 +63,21 @@ def fresh() -> str:
 
 
 def targets(idp: IdpServer) -> dict[str, str]:
-    """A fresh user, role and client of the tenant."""
+    """A fresh user, role and client of the tenant (the user consented to the client)."""
     name = fresh()
     user = idp.add_user(f"user-{name}", PASSWORD, TENANT)
     with idp.provider.database.session() as session:
         create_role(session, tenant_id=TENANT, name=f"role-{name}", permissions=["demo:read"])
     idp.add_client(f"client-{name}", tenant_id=TENANT)
+    with idp.provider.database.session() as session:
+        consents.remember(
+            session,
+            tenant_id=TENANT,
+            user_id=user,
+            client_id=f"client-{name}",
+            scopes=("openid",),
+            now=0,
+        )
     return {"tenant": TENANT, "user": user, "role": f"role-{name}", "client": f"client-{name}"}
 
 
@@ -190,6 +200,13 @@ CHANGES = [
         subject="user",
     ),
     Change("POST", T + "/users/{user}/reset-mfa", ("mfa.reset",), subject="user"),
+    Change(
+        "DELETE",
+        T + "/users/{user}/consents/{client}",
+        ("consent.withdrawn",),
+        subject="user",
+        client=True,
+    ),
     Change(
         "POST",
         T + "/roles",
@@ -327,6 +344,9 @@ PATCHES = [
             "allowed_scopes": current["allowed_scopes"],
             "default_scopes": current["default_scopes"],
             "status": current["status"],
+            "redirect_uris": current["redirect_uris"],
+            "post_logout_redirect_uris": current["post_logout_redirect_uris"],
+            "backchannel_logout_uri": current["backchannel_logout_uri"],
         },
     ),
 ]

@@ -20,6 +20,7 @@ import pytest
 
 from tessera.idp.config import Settings
 from tessera.idp.http.app import create_app
+from tessera.idp.services import consents
 from tessera.idp.services.rbac import TENANT_ADMIN, create_role
 
 from ..conftest import row_counts
@@ -84,6 +85,15 @@ def targets(idp: IdpServer, tenant: str) -> dict[str, str]:
     with idp.provider.database.session() as session:
         create_role(session, tenant_id=tenant, name=f"role-{name}", permissions=["demo:read"])
     idp.add_client(f"client-{name}", tenant_id=tenant)
+    with idp.provider.database.session() as session:  # the user consented to the client
+        consents.remember(
+            session,
+            tenant_id=tenant,
+            user_id=user,
+            client_id=f"client-{name}",
+            scopes=("openid",),
+            now=0,
+        )
     return {"tenant": tenant, "user": user, "role": f"role-{name}", "client": f"client-{name}"}
 
 
@@ -131,6 +141,8 @@ TENANT_ROUTES = [
     Route("PUT", T + "/users/{user}/roles", "admin:users", lambda: {"roles": ["admin"]}),
     Route("POST", T + "/users/{user}/unlock", "admin:users"),
     Route("POST", T + "/users/{user}/reset-mfa", "admin:users"),
+    Route("GET", T + "/users/{user}/consents", "admin:users"),
+    Route("DELETE", T + "/users/{user}/consents/{client}", "admin:users", ok=204),
     Route("GET", T + "/roles", "admin:roles"),
     Route(
         "POST",

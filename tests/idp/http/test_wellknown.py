@@ -23,9 +23,16 @@ def test_metadata_issuer_is_the_iss_of_our_tokens(
     metadata = response.json()
     token = client_credentials(http, DEMO, idp.demo_secret)["access_token"]
     assert metadata["issuer"] == payload(token)["iss"] == idp.url
-    for name in ("jwks_uri", "token_endpoint", "revocation_endpoint", "introspection_endpoint"):
+    for name in (
+        "jwks_uri",
+        "authorization_endpoint",
+        "token_endpoint",
+        "revocation_endpoint",
+        "introspection_endpoint",
+    ):
         assert metadata[name].startswith(idp.url + "/")
     assert set(metadata["grant_types_supported"]) == {
+        "authorization_code",
         "client_credentials",
         "refresh_token",
         "password",

@@ -39,6 +39,40 @@ DefaultScopesOption = Annotated[
     list[str] | None,
     typer.Option("--default-scope", help="A scope granted when none is asked; repeatable."),
 ]
+RedirectUrisOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--redirect-uri",
+        help="Where the authorization_code grant sends the browser back (exact match); repeatable.",
+    ),
+]
+PostLogoutUrisOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--post-logout-redirect-uri",
+        help="Where a browser may go once signed out (exact match); repeatable.",
+    ),
+]
+BackchannelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--backchannel-logout-uri",
+        help="An https URI the provider calls when a user signs out.",
+        show_default=False,
+    ),
+]
+
+
+def uris(values: list[str] | None) -> tuple[str, ...] | None:
+    """Repeated URI options as given, once each (never split: a space is refused, not a
+    separator); an empty value gives none. ``None`` when the option was not given.
+
+    >>> uris(["https://a.example/cb", "", "https://a.example/cb"]), uris(None)
+    (('https://a.example/cb',), None)
+    """
+    if values is None:
+        return None
+    return tuple(dict.fromkeys(value for value in values if value))
 
 
 def _find(session: Session, tenant_id: str, client_id: str) -> Client:
@@ -52,7 +86,10 @@ def _show_secret(
     title: str, document: dict[str, Any], secret: str | None, json_output: bool
 ) -> None:
     if json_output:
-        show(title, {**document, "secret": secret}, json_output=True)
+        # ``secret`` as before; ``client_id`` and ``client_secret`` as OAuth and the admin API
+        # name them, so a script can hand the document to a relying party as it is.
+        credentials = {"client_id": document["id"], "client_secret": secret, "secret": secret}
+        show(title, {**document, **credentials}, json_output=True)
         return
     show(title, document, json_output=False)
     if secret is None:
@@ -67,11 +104,21 @@ def create(
     name: Annotated[str, typer.Option("--name", help="Display name.", show_default=False)],
     grants: Annotated[
         list[str] | None,
-        typer.Option("--grant", help="client_credentials, password or refresh_token; repeatable."),
+        typer.Option(
+            "--grant",
+            help="authorization_code, client_credentials, password or refresh_token; repeatable.",
+        ),
     ] = None,
+    redirect_uris: RedirectUrisOption = None,
+    post_logout_redirect_uris: PostLogoutUrisOption = None,
+    backchannel_logout_uri: BackchannelOption = None,
     audiences: Annotated[
         list[str] | None,
-        typer.Option("--audience", help="An audience (API) of its tokens; repeatable."),
+        typer.Option(
+            "--audience",
+            help="An audience (API) of its tokens; repeatable. Optional with authorization_code"
+            " (the audience is then the client itself).",
+        ),
     ] = None,
     scopes: ScopesOption = None,
     default_scopes: DefaultScopesOption = None,
@@ -85,8 +132,9 @@ def create(
 ) -> None:
     """Create a client; a confidential one's secret is printed once.
 
-    Example: tessera admin client create -t acme --name Billing --grant client_credentials
-    --audience billing-api --scope invoices:read --default-scope invoices:read
+    Example (an OpenID Connect web app): tessera admin client create -t acme --name Wiki
+    --grant authorization_code --grant refresh_token --redirect-uri https://wiki.example/callback
+    --json
     """
     from tessera.idp.services import clients, tenants
 
@@ -103,6 +151,9 @@ def create(
             default_scopes=words(default_scopes) or (),
             first_party=first_party,
             confidential=not public,
+            redirect_uris=uris(redirect_uris) or (),
+            post_logout_redirect_uris=uris(post_logout_redirect_uris) or (),
+            backchannel_logout_uri=backchannel_logout_uri or None,
             context=context(),
         )
         document = clients.describe_client(made.client)
@@ -137,6 +188,12 @@ def show_client(
     show(f"Client {client_id} ({tenant_id})", document, json_output=json_output)
 
 
+_UPDATE_OPTIONS = (
+    "--name, --scope, --default-scope, --redirect-uri, --post-logout-redirect-uri,"
+    " --backchannel-logout-uri, --disable or --enable"
+)
+
+
 @app.command()
 def update(
     tenant_id: TenantOption,
@@ -150,13 +207,33 @@ def update(
         list[str] | None,
         typer.Option("--default-scope", help="Replace the default scopes; repeatable."),
     ] = None,
+    redirect_uris: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--redirect-uri",
+            help='Replace the redirect URIs with these; repeatable ("" for none).',
+        ),
+    ] = None,
+    post_logout_redirect_uris: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--post-logout-redirect-uri",
+            help='Replace the post-logout redirect URIs; repeatable ("" for none).',
+        ),
+    ] = None,
+    backchannel_logout_uri: Annotated[
+        str | None,
+        typer.Option(
+            "--backchannel-logout-uri", help='A new back-channel logout URI ("" removes it).'
+        ),
+    ] = None,
     disable: Annotated[
         bool, typer.Option("--disable", help="Refuse the client from now on.")
     ] = False,
     enable: Annotated[bool, typer.Option("--enable", help="Accept it again.")] = False,
     json_output: JsonOption = False,
 ) -> None:
-    """Rename a client, change its scopes, or disable or enable it.
+    """Rename a client, change its scopes or URIs, or disable or enable it.
 
     Example: tessera admin client update -t acme billing --disable
     """
@@ -166,15 +243,10 @@ def update(
         if disable and enable:
             raise InputError("give --disable or --enable, not both")
         status = "disabled" if disable else "active" if enable else None
-        if (
-            display_name(name) is None
-            and scopes is None
-            and default_scopes is None
-            and status is None
-        ):
-            raise InputError(
-                "nothing to change: give --name, --scope, --default-scope, --disable or --enable"
-            )
+        asked: tuple[object, ...] = (scopes, default_scopes, redirect_uris, status)
+        asked += (post_logout_redirect_uris, backchannel_logout_uri)
+        if display_name(name) is None and all(value is None for value in asked):
+            raise InputError(f"nothing to change: give {_UPDATE_OPTIONS}")
         with transaction() as (provider, session):
             client = _find(session, tenant_id, client_id)
             changed = clients.update_client(
@@ -184,6 +256,9 @@ def update(
                 allowed_scopes=words(scopes),
                 default_scopes=words(default_scopes),
                 status=status,
+                redirect_uris=uris(redirect_uris),
+                post_logout_redirect_uris=uris(post_logout_redirect_uris),
+                backchannel_logout_uri=backchannel_logout_uri,
                 cache=provider.clients,
                 context=context(),
             )

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from ..errors import OAuthError, invalid_grant, invalid_request
 from ..provider import Provider
-from ..services.accounts import authenticate_user, effective_status
+from ..services.accounts import effective_status
 from ..services.audit import Context, record
 from ..services.clients import authenticate_client, split_scopes
 from ..services.id_tokens import SignIn
@@ -22,6 +22,7 @@ from ..services.refresh import Refused
 from ..store.models import Client, User
 from .code_grant import redeem_code, user_scope
 from .mfa_challenge import MfaRequired, pass_challenge, second_factor_due
+from .sign_in import check_password
 from .user_tokens import audience_for, bearer_answer, user_tokens
 
 MFA_OTP = "urn:tessera:params:oauth:grant-type:mfa-otp"  # the code after an mfa_required
@@ -208,44 +209,13 @@ def password_login(
     via: str,
     now: int | None = None,
 ) -> dict[str, Any] | Refused | MfaRequired:
-    """Check a user's password (argon2id, no enumeration) and log them in, or refuse — the
-    failure audited in the same transaction, which the caller commits before refusing. A user
-    with a second factor (or who must enrol one) gets :class:`MfaRequired` instead of tokens.
-    A throttled account or address is refused first (429), without any argon2 work."""
-    known = provider.lockout.admit(
-        session,
-        tenant_id=client.tenant_id,
-        username=username,
-        context=context,
-        client_id=client.id,
-        via=via,
-    )
-    user = authenticate_user(
-        session,
-        provider.passwords,
-        tenant_id=client.tenant_id,
-        username=username,
-        password=password,
-    )
-    if user is None:
-        record(
-            session,
-            "login.failed",
-            tenant_id=client.tenant_id,
-            outcome="failure",
-            context=context,
-            client_id=client.id,
-            details={"grant": via},
-        )
-        provider.lockout.failed(
-            session,
-            tenant_id=client.tenant_id,
-            username=username,
-            ip=context.ip,
-            user=known,
-            context=context,
-        )
-        return Refused("invalid username or password")
+    """Check a user's password (:func:`~tessera.idp.flows.sign_in.check_password`) and log
+    them in, or refuse — the failure audited in the same transaction, which the caller commits
+    before refusing. A user with a second factor (or who must enrol one) gets
+    :class:`MfaRequired` instead of tokens."""
+    user = check_password(provider, session, client, username, password, context, via=via)
+    if isinstance(user, Refused):
+        return user
     challenge = second_factor_due(
         provider, session, client, user, requested_scope, resource, context, via=via, now=now
     )

@@ -44,16 +44,18 @@ def second_factor_due(
     *,
     via: str,
     now: int | None = None,
+    required: bool = False,
 ) -> MfaRequired | None:
     """After a right password: ``None`` when it is enough, else the 403 to answer with — a
-    ``verify`` challenge when the user has a factor, an ``enrol`` one when the tenant requires
-    a factor the user lacks (audited ``mfa.challenged`` in the caller's transaction)."""
+    ``verify`` challenge when the user has a factor, an ``enrol`` one when the tenant (or,
+    ``required``, the client) requires a factor the user lacks (audited ``mfa.challenged``
+    in the caller's transaction)."""
     purpose: Purpose
     if has_factor(user):
         purpose = "verify"
     else:
         tenant = session.get(Tenant, user.tenant_id)
-        if tenant is None or tenant.mfa_policy != "required":
+        if not required and (tenant is None or tenant.mfa_policy != "required"):
             return None
         purpose = "enrol"
     moment = int(time.time()) if now is None else now

@@ -22,6 +22,7 @@ from ..services.mfa import (
     Enrolment,
     confirm_enrolment,
     has_factor,
+    pending_enrolment,
     recovery_codes_left,
     regenerate_recovery_codes,
     reset_mfa,
@@ -59,11 +60,19 @@ def begin_enrolment(
     provider: Provider, session: Session, user: User, context: Context, now: int | None = None
 ) -> Enrolment:
     """A new pending TOTP factor for ``user``, labelled with their tenant's name."""
-    tenant = session.get(Tenant, user.tenant_id)
-    issuer_name = tenant.name if tenant is not None and tenant.name else user.tenant_id
     return start_enrolment(
-        session, provider.master, user, issuer_name=issuer_name, context=context, now=now
+        session, provider.master, user, issuer_name=_label(session, user), context=context, now=now
     )
+
+
+def enrolment_in_progress(provider: Provider, session: Session, user: User) -> Enrolment | None:
+    """The pending factor :func:`begin_enrolment` made, to show again; ``None`` if none."""
+    return pending_enrolment(provider.master, user, issuer_name=_label(session, user))
+
+
+def _label(session: Session, user: User) -> str:
+    tenant = session.get(Tenant, user.tenant_id)
+    return tenant.name if tenant is not None and tenant.name else user.tenant_id
 
 
 def finish_enrolment(

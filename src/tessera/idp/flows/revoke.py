@@ -10,6 +10,7 @@ from tessera import jose
 
 from ..errors import OAuthError
 from ..provider import Provider
+from ..services import consents
 from ..services.accounts import effective_status, set_status
 from ..services.audit import Context, record
 from ..store.models import Client, User
@@ -106,3 +107,27 @@ def disable_user(provider: Provider, session: Session, user: User, context: Cont
         return False
     families = _end_sessions(provider, session, user.tenant_id, user.id)
     return set_status(session, user, "disabled", context=context, note={"sessions": families})
+
+
+def withdraw_consent(
+    provider: Provider, session: Session, user: User, client_id: str, context: Context
+) -> bool:
+    """Withdraw what ``user`` allowed ``client_id``: the consent (the next sign-in asks again)
+    and the refresh tokens the client holds for the user. ``False`` if there was no consent."""
+    if not consents.forget(session, user.id, client_id):
+        return False
+    now = int(time.time())
+    families = provider.refresh.revoke_subject(
+        session, user.tenant_id, user.id, now, client_id=client_id, reason="consent-withdrawn"
+    )
+    record(
+        session,
+        "consent.withdrawn",
+        tenant_id=user.tenant_id,
+        context=context,
+        subject=user.id,
+        client_id=client_id,
+        details={"families": families},
+        at=now,
+    )
+    return True

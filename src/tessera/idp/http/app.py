@@ -3,7 +3,7 @@
 >>> from tessera.idp.config import Settings
 >>> app = create_app(Settings(database_url="sqlite://", master_key="A" * 43))
 >>> sorted(path for path in app.openapi()["paths"] if path.startswith("/oauth2"))
-['/oauth2/introspect', '/oauth2/revoke', '/oauth2/token', '/oauth2/userinfo']
+['/oauth2/authorize', '/oauth2/introspect', '/oauth2/revoke', '/oauth2/token', '/oauth2/userinfo']
 """
 
 from __future__ import annotations
@@ -24,9 +24,8 @@ from ... import __version__
 from ..config import Settings
 from ..flows.housekeeping import purge
 from ..provider import Provider
-from . import admin, browser, mfa, oauth, userinfo, wellknown
+from . import admin, authorize, browser, mfa, oauth, pages, userinfo, wellknown
 from .limits import ADMIN_PREFIX, BodyLimit, HeaderLimit
-from .pages import landing_page
 from .problems import http_problem
 
 log = logging.getLogger("tessera.idp")
@@ -66,6 +65,8 @@ def create_app(settings: Settings, provider: Provider | None = None) -> FastAPI:
     )
     app.include_router(wellknown.router)
     app.include_router(oauth.router)
+    app.include_router(authorize.router)
+    app.include_router(pages.router)
     app.include_router(browser.router)
     mfa.install(app, provider)  # with the guard of a person's own routes (userinfo's too)
     app.include_router(userinfo.router)
@@ -82,7 +83,7 @@ def create_app(settings: Settings, provider: Provider | None = None) -> FastAPI:
 
     @app.get("/", include_in_schema=False)
     def home() -> HTMLResponse:
-        return HTMLResponse(landing_page(settings.issuer))
+        return pages.landing_page(settings.issuer)
 
     return app
 

@@ -8,10 +8,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from ...jose import json
+from ..flows.authorization import ACR_VALUES, PROMPTS, RESPONSE_MODES
 from ..flows.grants import SUPPORTED
 from ..flows.userinfo import CLAIMS_SUPPORTED
 from ..provider import Provider
 from ..services.id_tokens import ID_TOKEN_ALGS, OPENID_SCOPES
+from ..services.pkce import METHOD
 from .answers import OAuthRoute
 from .requests import provider_of
 
@@ -24,20 +26,27 @@ def metadata(provider: Provider) -> dict[str, Any]:
     return {
         "issuer": issuer,
         "jwks_uri": f"{issuer}/.well-known/jwks.json",
+        "authorization_endpoint": f"{issuer}/oauth2/authorize",
         "token_endpoint": f"{issuer}/oauth2/token",
         "revocation_endpoint": f"{issuer}/oauth2/revoke",
         "introspection_endpoint": f"{issuer}/oauth2/introspect",
         "userinfo_endpoint": f"{issuer}/oauth2/userinfo",
-        # The code grant is offered once the authorization endpoint that makes codes is.
-        "grant_types_supported": [grant for grant in SUPPORTED if grant != "authorization_code"],
+        "grant_types_supported": list(SUPPORTED),
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "introspection_endpoint_auth_methods_supported": [
             "client_secret_basic",
             "client_secret_post",
         ],
-        # No authorization endpoint (yet): no response type is offered.
-        "response_types_supported": [],
+        "response_types_supported": ["code"],
+        "response_modes_supported": list(RESPONSE_MODES),
+        "code_challenge_methods_supported": [METHOD],
+        "authorization_response_iss_parameter_supported": True,
+        "prompt_values_supported": sorted(PROMPTS),
+        "acr_values_supported": list(ACR_VALUES),
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
         "subject_types_supported": ["public"],
         "scopes_supported": list(OPENID_SCOPES),
         "claims_supported": list(CLAIMS_SUPPORTED),

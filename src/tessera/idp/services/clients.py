@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 import string
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +26,9 @@ from .redirect_uris import registration_problem
 from .secrets import MasterKey, new_secret, same
 
 _ID_ALPHABET = string.ascii_letters + string.digits
-GRANT_TYPES = ("client_credentials", "password", "refresh_token")
+GRANT_TYPES = ("authorization_code", "client_credentials", "password", "refresh_token")
+# How many redirect URIs (and, apart, post-logout redirect URIs) a client registers at most.
+MAX_URIS = 10
 
 SECRET_PURPOSE = "client-secret"
 
@@ -73,26 +76,18 @@ def create_client(
     id_token_signed_response_alg: str = "RS256",
 ) -> NewClient:
     """Create a client; a confidential one gets a 256-bit secret stored only as a keyed hash.
-
-    The authorization code grant needs at least one redirect URI; every URI must be one that
-    may be registered (:func:`~tessera.idp.services.redirect_uris.registration_problem`).
-    """
+    Its URIs follow :func:`uri_problem` (a :class:`ValueError` otherwise)."""
     if not audience:
         raise ValueError("a client needs at least one audience")
     if not set(default_scopes) <= set(allowed_scopes):
         raise ValueError("default scopes must be allowed scopes")
-    if "authorization_code" in grant_types and not redirect_uris:
-        raise ValueError("the authorization_code grant needs a redirect URI")
-    for uri in (*redirect_uris, *post_logout_redirect_uris):
-        problem = registration_problem(uri)
-        if problem is not None:
-            raise ValueError(problem)
+    problem = uri_problem(
+        grant_types, redirect_uris, post_logout_redirect_uris, backchannel_logout_uri
+    )
+    if problem is not None:
+        raise ValueError(problem)
     if id_token_signed_response_alg not in ID_TOKEN_ALGS:
         raise ValueError(f"ID tokens are signed with one of {', '.join(ID_TOKEN_ALGS)}")
-    if backchannel_logout_uri is not None:
-        problem = registration_problem(backchannel_logout_uri, web_only=True)
-        if problem is not None:
-            raise ValueError(problem.replace("a redirect URI", "a back-channel logout URI"))
     secret = new_secret() if confidential else None
     client = Client(
         id=client_id or new_client_id(),
@@ -238,8 +233,61 @@ def describe_client(client: Client) -> dict[str, Any]:
         "allowed_scopes": client.allowed_scopes.split(),
         "default_scopes": client.default_scopes.split(),
         "audience": client.audience.split(),
+        "redirect_uris": client.redirect_uris.split(),
+        "post_logout_redirect_uris": client.post_logout_redirect_uris.split(),
+        "backchannel_logout_uri": client.backchannel_logout_uri,
+        "id_token_signed_response_alg": client.id_token_signed_response_alg,
+        "token_endpoint_auth_method": auth_method(client),
         "created_at": client.created_at,
     }
+
+
+def auth_method(client: Client) -> str:
+    """How ``client`` authenticates at the token endpoint (RFC 7591 §2): with its secret, or,
+    a public client, not at all. Derived from whether a secret is stored.
+
+    >>> auth_method(Client(secret_hash=None))
+    'none'
+    """
+    return "none" if client.secret_hash is None else "client_secret_basic"
+
+
+def uri_problem(
+    grant_types: Collection[str],
+    redirect_uris: tuple[str, ...],
+    post_logout_redirect_uris: tuple[str, ...] = (),
+    backchannel_logout_uri: str | None = None,
+) -> str | None:
+    """Why a client with ``grant_types`` may not register these URIs, or ``None`` when it may.
+
+    The authorization_code grant needs a redirect URI; a client without it has no use for
+    redirect or logout URIs (dead configuration is refused, not stored). Every URI must be one
+    that may be registered (:func:`~tessera.idp.services.redirect_uris.registration_problem`).
+
+    >>> uri_problem(("authorization_code",), ())
+    'the authorization_code grant needs a redirect URI'
+    >>> uri_problem(("client_credentials",), ("https://app.example/cb",))
+    'redirect and logout URIs are for clients of the authorization_code grant'
+    >>> uri_problem(("authorization_code",), ("https://app.example/cb",)) is None
+    True
+    """
+    if "authorization_code" not in grant_types:
+        if redirect_uris or post_logout_redirect_uris or backchannel_logout_uri:
+            return "redirect and logout URIs are for clients of the authorization_code grant"
+        return None
+    if not redirect_uris:
+        return "the authorization_code grant needs a redirect URI"
+    if len(redirect_uris) > MAX_URIS or len(post_logout_redirect_uris) > MAX_URIS:
+        return f"a client registers at most {MAX_URIS} redirect URIs of each kind"
+    for uri in (*redirect_uris, *post_logout_redirect_uris):
+        problem = registration_problem(uri)
+        if problem is not None:
+            return problem
+    if backchannel_logout_uri is not None:
+        problem = registration_problem(backchannel_logout_uri, web_only=True)
+        if problem is not None:
+            return problem.replace("a redirect URI", "a back-channel logout URI")
+    return None
 
 
 def register_client(
@@ -249,17 +297,25 @@ def register_client(
     tenant_id: str,
     name: str,
     grant_types: tuple[str, ...],
-    audience: tuple[str, ...],
+    audience: tuple[str, ...] = (),
     allowed_scopes: tuple[str, ...] = (),
     default_scopes: tuple[str, ...] = (),
     first_party: bool = False,
     confidential: bool = True,
+    redirect_uris: tuple[str, ...] = (),
+    post_logout_redirect_uris: tuple[str, ...] = (),
+    backchannel_logout_uri: str | None = None,
+    id_token_signed_response_alg: str = "RS256",
     held: frozenset[str] | None = None,
     context: Context | None = None,
 ) -> NewClient:
     """What an admin creates: :func:`create_client` with every input checked (a 422 otherwise;
     an ``admin:*`` scope the creator does not hold, ``held``, a 403) and the creation audited.
-    The secret is in the answer once and nowhere else."""
+    The secret is in the answer once and nowhere else.
+
+    A client of the authorization_code grant (an OpenID Connect relying party) may leave out
+    its ``audience``: its access tokens are then for itself (the audience is its client id).
+    Every other client names at least one audience."""
     unknown = set(grant_types) - set(GRANT_TYPES)
     if not grant_types or unknown:
         raise unprocessable(f"grant types are some of {', '.join(GRANT_TYPES)}")
@@ -267,6 +323,9 @@ def register_client(
         raise unprocessable("client_credentials needs a confidential client")
     if "password" in grant_types and not first_party:
         raise unprocessable("the password grant is for first-party clients")
+    client_id = new_client_id()
+    if not audience and "authorization_code" in grant_types:
+        audience = (client_id,)
     if not audience or any(not item or " " in item or len(item) > 200 for item in audience):
         raise unprocessable("a client needs at least one audience without spaces")
     if len(" ".join(audience)) > 500:
@@ -275,20 +334,29 @@ def register_client(
     check_grantable(allowed_scopes, held=held)
     if not set(default_scopes) <= set(allowed_scopes):
         raise unprocessable("default scopes must be allowed scopes")
-    made = create_client(
-        session,
-        master,
-        tenant_id=tenant_id,
-        name=name[:200],
-        grant_types=grant_types,
-        audience=audience,
-        allowed_scopes=allowed_scopes,
-        default_scopes=default_scopes,
-        first_party=first_party,
-        confidential=confidential,
-    )
+    try:
+        made = create_client(
+            session,
+            master,
+            tenant_id=tenant_id,
+            name=name[:200],
+            grant_types=grant_types,
+            audience=audience,
+            allowed_scopes=allowed_scopes,
+            default_scopes=default_scopes,
+            first_party=first_party,
+            confidential=confidential,
+            client_id=client_id,
+            redirect_uris=redirect_uris,
+            post_logout_redirect_uris=post_logout_redirect_uris,
+            backchannel_logout_uri=backchannel_logout_uri,
+            id_token_signed_response_alg=id_token_signed_response_alg,
+        )
+    except ValueError as error:  # raised before anything is added to the session
+        raise unprocessable(str(error)) from None
     after = describe_client(made.client)
-    for key in ("id", "tenant", "created_at"):
+    # What the row names already, or what ``confidential`` says (the auth method is derived).
+    for key in ("id", "tenant", "created_at", "token_endpoint_auth_method"):
         after.pop(key)
     record(
         session,
@@ -309,13 +377,19 @@ def update_client(
     allowed_scopes: tuple[str, ...] | None = None,
     default_scopes: tuple[str, ...] | None = None,
     status: str | None = None,
+    redirect_uris: tuple[str, ...] | None = None,
+    post_logout_redirect_uris: tuple[str, ...] | None = None,
+    backchannel_logout_uri: str | None = None,
     cache: ClientCache | None = None,
     held: frozenset[str] | None = None,
     context: Context | None = None,
 ) -> dict[str, Any]:
-    """Rename a client, change its scopes, or disable (``status="disabled"``) or enable it.
-    Audited with before and after of the changed fields; returns the changes. Allowing an
-    ``admin:*`` scope the changer does not hold (``held``) is a 403."""
+    """Rename a client, change its scopes or its URIs, or disable (``status="disabled"``) or
+    enable it. ``None`` leaves a field as it is; the URI lists are replaced whole, and an empty
+    ``backchannel_logout_uri`` removes it. The URIs follow :func:`uri_problem` (a client of the
+    authorization_code grant keeps a redirect URI). Audited with before and after of the
+    changed fields; returns the changes. Allowing an ``admin:*`` scope the changer does not
+    hold (``held``) is a 403."""
     allowed = client.allowed_scopes.split() if allowed_scopes is None else list(allowed_scopes)
     default = client.default_scopes.split() if default_scopes is None else list(default_scopes)
     check_permissions(allowed, tenant_id=client.tenant_id)
@@ -324,11 +398,12 @@ def update_client(
         raise unprocessable("default scopes must be allowed scopes")
     if status is not None and status not in ("active", "disabled"):
         raise unprocessable("status is active or disabled")
-    wanted = {
+    wanted: dict[str, Any] = {
         "name": client.name if name is None else name[:200],
         "allowed_scopes": " ".join(dict.fromkeys(allowed)),
         "default_scopes": " ".join(dict.fromkeys(default)),
         "status": client.status if status is None else status,
+        **_wanted_uris(client, redirect_uris, post_logout_redirect_uris, backchannel_logout_uri),
     }
     before: dict[str, Any] = {}
     after: dict[str, Any] = {}
@@ -348,6 +423,42 @@ def update_client(
             details={"before": before, "after": after},
         )
     return after
+
+
+def _wanted_uris(
+    client: Client,
+    redirect_uris: tuple[str, ...] | None,
+    post_logout_redirect_uris: tuple[str, ...] | None,
+    backchannel_logout_uri: str | None,
+) -> dict[str, str | None]:
+    """The URI columns of ``client`` as asked (``None``: as they are), checked together; none
+    when no URI is to change (so a client can always be renamed or disabled)."""
+    if (
+        redirect_uris is None
+        and post_logout_redirect_uris is None
+        and backchannel_logout_uri is None
+    ):
+        return {}
+    redirect = _uris(client.redirect_uris, redirect_uris)
+    post_logout = _uris(client.post_logout_redirect_uris, post_logout_redirect_uris)
+    backchannel = (
+        client.backchannel_logout_uri
+        if backchannel_logout_uri is None
+        else backchannel_logout_uri or None
+    )
+    problem = uri_problem(client.grant_types.split(), redirect, post_logout, backchannel)
+    if problem is not None:
+        raise unprocessable(problem)
+    return {
+        "redirect_uris": " ".join(redirect),
+        "post_logout_redirect_uris": " ".join(post_logout),
+        "backchannel_logout_uri": backchannel,
+    }
+
+
+def _uris(stored: str, wanted: tuple[str, ...] | None) -> tuple[str, ...]:
+    """The URIs wanted, once each in order, or the ``stored`` ones when ``wanted`` is ``None``."""
+    return tuple(dict.fromkeys(stored.split() if wanted is None else wanted))
 
 
 def _changed(session: Session, client: Client, cache: ClientCache | None) -> None:

@@ -126,9 +126,6 @@ def start_enrolment(
     secret = pyotp.random_base32(SECRET_LENGTH)
     user.mfa_pending = master.seal(secret.encode(), aad=_aad(user))
     user.updated_at = moment
-    uri = pyotp.TOTP(secret, digits=DIGITS, interval=STEP).provisioning_uri(
-        name=user.username, issuer_name=issuer_name
-    )
     record(
         session,
         "mfa.enrol_started",
@@ -137,6 +134,21 @@ def start_enrolment(
         subject=user.id,
         details={"method": "totp"},
         at=moment,
+    )
+    return _enrolment(secret, user, issuer_name)
+
+
+def pending_enrolment(master: MasterKey, user: User, *, issuer_name: str) -> Enrolment | None:
+    """The enrolment ``user`` started and has not confirmed yet (to show it again), if any."""
+    if user.mfa_pending is None or has_factor(user):
+        return None
+    secret = master.unseal(user.mfa_pending, aad=_aad(user)).decode()
+    return _enrolment(secret, user, issuer_name)
+
+
+def _enrolment(secret: str, user: User, issuer_name: str) -> Enrolment:
+    uri = pyotp.TOTP(secret, digits=DIGITS, interval=STEP).provisioning_uri(
+        name=user.username, issuer_name=issuer_name
     )
     return Enrolment(uri, secret, qr_svg(uri))
 

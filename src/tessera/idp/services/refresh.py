@@ -221,15 +221,26 @@ class RefreshTokens:
             family.revoked_reason = reason
             session.flush()
 
-    def revoke_subject(self, session: Session, tenant_id: str, subject: str, now: int) -> int:
-        """Revoke every live family of a subject; returns how many."""
-        families = session.scalars(
-            select(RefreshFamily).where(
-                RefreshFamily.tenant_id == tenant_id,
-                RefreshFamily.subject == subject,
-                RefreshFamily.revoked_at.is_(None),
-            )
-        ).all()
+    def revoke_subject(
+        self,
+        session: Session,
+        tenant_id: str,
+        subject: str,
+        now: int,
+        *,
+        client_id: str | None = None,
+        reason: str = "logout-all",
+    ) -> int:
+        """Revoke every live family of a subject (with ``client_id``, of that client only);
+        returns how many."""
+        query = select(RefreshFamily).where(
+            RefreshFamily.tenant_id == tenant_id,
+            RefreshFamily.subject == subject,
+            RefreshFamily.revoked_at.is_(None),
+        )
+        if client_id is not None:
+            query = query.where(RefreshFamily.client_id == client_id)
+        families = session.scalars(query).all()
         for family in families:
-            self.revoke_family(session, family, "logout-all", now)
+            self.revoke_family(session, family, reason, now)
         return len(families)

@@ -194,6 +194,32 @@ class BrowserSession(Base):
     ended_at: Mapped[int | None] = mapped_column(BigInteger)
 
 
+class SessionClient(Base):
+    """A client that received a code in a browser session: whom its logout must tell."""
+
+    __tablename__ = "session_clients"
+
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("browser_sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.id"), primary_key=True)
+    first_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class Consent(Base):
+    """What a user allowed a third-party client, remembered until revoked."""
+
+    __tablename__ = "consents"
+
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.id"), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    scope: Mapped[str] = mapped_column(Text)
+    granted_at: Mapped[int] = mapped_column(BigInteger)
+
+
 class SigningKey(Base):
     """A signing key: published from ``published_at``, signs from ``activates_at`` until
     ``retires_at``, and stays published until ``expires_at`` (its last token has expired)."""

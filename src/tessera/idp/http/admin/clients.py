@@ -17,7 +17,7 @@ from ...store.models import ID_LENGTH, Client
 from ..answers import NO_STORE, ProblemRoute
 from ..requests import provider_of
 from .auth import Admin, tenant_admin
-from .fields import Audience, Body, GrantType, Name, Permissions, path_value
+from .fields import Algorithm, Audience, Body, GrantType, Name, Permissions, Uri, Uris, path_value
 
 router = APIRouter(route_class=ProblemRoute)
 
@@ -26,24 +26,50 @@ ClientsAdmin = Annotated[Admin, Depends(tenant_admin("admin:clients"))]
 
 class NewClient(Body):
     """A client to register. ``confidential`` clients get a secret; the password grant is for
-    ``first_party`` clients only."""
+    ``first_party`` clients only. A client of the ``authorization_code`` grant (an OpenID
+    Connect relying party) registers its ``redirect_uris``, and may leave out ``audience``
+    (its tokens are then for itself: the audience is its client id)."""
 
     name: Name
-    grant_types: Annotated[list[GrantType], Field(min_length=1, max_length=3)]
-    audience: Annotated[list[Audience], Field(min_length=1, max_length=10)]
+    grant_types: Annotated[list[GrantType], Field(min_length=1, max_length=4)]
+    audience: Annotated[list[Audience], Field(max_length=10)] = Field(default_factory=list)
     allowed_scopes: Permissions = Field(default_factory=list)
     default_scopes: Permissions = Field(default_factory=list)
     first_party: bool = False
     confidential: bool = True
+    redirect_uris: Uris = Field(default_factory=list)
+    post_logout_redirect_uris: Uris = Field(default_factory=list)
+    backchannel_logout_uri: Uri | None = None
+    id_token_signed_response_alg: Algorithm = "RS256"
 
 
 class ClientChange(Body):
-    """What to change of a client; members left out stay as they are."""
+    """What to change of a client; members left out stay as they are. The URI lists are
+    replaced whole; ``backchannel_logout_uri`` given as ``null`` or ``""`` is removed."""
 
     name: Name | None = None
     allowed_scopes: Permissions | None = None
     default_scopes: Permissions | None = None
     status: Literal["active", "disabled"] | None = None
+    redirect_uris: Uris | None = None
+    post_logout_redirect_uris: Uris | None = None
+    backchannel_logout_uri: Uri | None = None
+
+    def backchannel_change(self) -> str | None:
+        """The back-channel logout URI as the service takes it: ``None`` to keep it, ``""`` to
+        remove it (an explicit ``null``), else the new one.
+
+        >>> ClientChange(backchannel_logout_uri=None).backchannel_change()
+        ''
+        >>> ClientChange().backchannel_change() is None
+        True
+        """
+        if (
+            self.backchannel_logout_uri is None
+            and "backchannel_logout_uri" in self.model_fields_set
+        ):
+            return ""
+        return self.backchannel_logout_uri
 
 
 class ClientOut(BaseModel):
@@ -59,6 +85,11 @@ class ClientOut(BaseModel):
     allowed_scopes: list[str]
     default_scopes: list[str]
     audience: list[str]
+    redirect_uris: list[str]
+    post_logout_redirect_uris: list[str]
+    backchannel_logout_uri: str | None
+    id_token_signed_response_alg: str
+    token_endpoint_auth_method: Literal["client_secret_basic", "none"]
     created_at: int
 
 
@@ -79,6 +110,10 @@ class NewSecret(BaseModel):
 
     client_id: str
     client_secret: str
+
+
+def _maybe(values: list[str] | None) -> tuple[str, ...] | None:
+    return None if values is None else tuple(values)
 
 
 def _client(session: Session, admin: Admin, client_id: str) -> Client:
@@ -115,6 +150,10 @@ def create_client(
             default_scopes=tuple(dict.fromkeys(body.default_scopes)),
             first_party=body.first_party,
             confidential=body.confidential,
+            redirect_uris=tuple(dict.fromkeys(body.redirect_uris)),
+            post_logout_redirect_uris=tuple(dict.fromkeys(body.post_logout_redirect_uris)),
+            backchannel_logout_uri=body.backchannel_logout_uri,
+            id_token_signed_response_alg=body.id_token_signed_response_alg,
             held=admin.principal.scopes,
             context=admin.context,
         )
@@ -136,7 +175,7 @@ def get_client(request: Request, client_id: str, admin: ClientsAdmin) -> dict[st
 @router.patch(
     "/tenants/{tenant_id}/clients/{client_id}",
     response_model=ClientOut,
-    summary="Rename a client, change its scopes, disable or enable it",
+    summary="Rename a client, change its scopes or URIs, disable or enable it",
 )
 def update_client(
     request: Request, client_id: str, body: ClientChange, admin: ClientsAdmin
@@ -148,9 +187,12 @@ def update_client(
             session,
             client,
             name=body.name,
-            allowed_scopes=None if body.allowed_scopes is None else tuple(body.allowed_scopes),
-            default_scopes=None if body.default_scopes is None else tuple(body.default_scopes),
+            allowed_scopes=_maybe(body.allowed_scopes),
+            default_scopes=_maybe(body.default_scopes),
             status=body.status,
+            redirect_uris=_maybe(body.redirect_uris),
+            post_logout_redirect_uris=_maybe(body.post_logout_redirect_uris),
+            backchannel_logout_uri=body.backchannel_change(),
             cache=provider.clients,
             held=admin.principal.scopes,
             context=admin.context,

@@ -20,7 +20,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from ...errors import not_found
-from ...store.models import EMAIL_LENGTH, NAME_LENGTH, ROLE_NAME_LENGTH
+from ...services.clients import MAX_URIS
+from ...store.models import EMAIL_LENGTH, NAME_LENGTH, ROLE_NAME_LENGTH, URI_LENGTH
 
 
 def storable(value: str) -> str:
@@ -80,10 +81,16 @@ RoleName = Annotated[str, Field(min_length=1, max_length=ROLE_NAME_LENGTH), Stor
 Permission = Annotated[str, Field(min_length=1, max_length=ROLE_NAME_LENGTH), Storable]
 Description = Annotated[str, Field(max_length=500), Storable]
 Audience = Annotated[str, Field(min_length=1, max_length=NAME_LENGTH), Storable]
+# Any name: the service says which grants exist (authorization_code, client_credentials, ...).
 GrantType = Annotated[str, Field(min_length=1, max_length=40), Storable]
+# A redirect or logout URI; which ones may be registered is the service's rule. Empty only
+# where it means "none" (a back-channel logout URI removed).
+Uri = Annotated[str, Field(max_length=URI_LENGTH), Storable]
+Algorithm = Annotated[str, Field(min_length=1, max_length=16), Storable]
 
 Permissions = Annotated[list[Permission], Field(max_length=100)]
 RoleNames = Annotated[list[RoleName], Field(max_length=100)]
+Uris = Annotated[list[Uri], Field(max_length=MAX_URIS)]
 
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})

@@ -15,9 +15,11 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
+from ...errors import not_found
+from ...flows.revoke import withdraw_consent
 from ...flows.user_status import change_status
-from ...services import accounts, mfa, rbac
-from ...store.models import NAME_LENGTH, UUID_LENGTH, User
+from ...services import accounts, consents, mfa, rbac
+from ...store.models import ID_LENGTH, NAME_LENGTH, UUID_LENGTH, User
 from ..answers import ProblemRoute
 from ..requests import provider_of
 from .auth import Admin, tenant_admin
@@ -205,3 +207,54 @@ def reset_mfa(request: Request, user_id: str, admin: UsersAdmin) -> dict[str, An
         user = _user(session, admin, user_id)
         mfa.reset_mfa(session, user, context=admin.context)
         return accounts.describe_user(session, user)
+
+
+class ConsentOut(BaseModel):
+    """What a user allowed a third-party client, and when."""
+
+    client_id: str
+    scope: list[str]
+    granted_at: int
+
+
+class ConsentList(BaseModel):
+    """A user's consents, by client id."""
+
+    consents: list[ConsentOut]
+
+
+@router.get(
+    "/tenants/{tenant_id}/users/{user_id}/consents",
+    response_model=ConsentList,
+    summary="What the user allowed third-party clients (asked once, remembered)",
+)
+def list_consents(request: Request, user_id: str, admin: UsersAdmin) -> dict[str, Any]:
+    provider = provider_of(request)
+    with provider.database.session(readonly=True) as session:
+        user = _user(session, admin, user_id)
+        return {
+            "consents": [
+                {
+                    "client_id": consent.client_id,
+                    "scope": consent.scope.split(),
+                    "granted_at": consent.granted_at,
+                }
+                for consent in consents.consents_of(session, user.id)
+            ]
+        }
+
+
+@router.delete(
+    "/tenants/{tenant_id}/users/{user_id}/consents/{client_id}",
+    status_code=204,
+    summary="Withdraw a consent: the client's refresh tokens for the user die, the next "
+    "sign-in asks again",
+)
+def delete_consent(request: Request, user_id: str, client_id: str, admin: UsersAdmin) -> Response:
+    provider = provider_of(request)
+    with provider.database.session() as session:
+        user = _user(session, admin, user_id)
+        client_id = path_value(client_id, "client", ID_LENGTH)
+        if not withdraw_consent(provider, session, user, client_id, admin.context):
+            raise not_found("consent")
+    return Response(status_code=204)

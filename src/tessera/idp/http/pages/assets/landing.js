@@ -1,43 +1,4 @@
-<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Tessera</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
-body { font: 16px/1.5 system-ui, sans-serif; max-width: 42rem; margin: 3rem auto; padding: 0 1rem; }
-code, pre { background: #f4f4f5; padding: .1rem .3rem; border-radius: 4px; }
-pre { padding: .8rem; overflow-x: auto; white-space: pre-wrap; word-break: break-all; }
-label { display: block; margin: .5rem 0; } input { font: inherit; padding: .3rem; width: 100%; }
-button { font: inherit; padding: .4rem 1rem; margin-top: .5rem; }
-</style></head>
-<body>
-<h1>Tessera identity provider</h1>
-<p>Issuer <code>$issuer</code>.</p>
-<ul>
-<li><a href="/.well-known/openid-configuration">Discovery</a> ·
-<a href="/.well-known/jwks.json">JWKS</a> · <a href="/docs">API docs</a></li>
-</ul>
-<h2>Log in</h2>
-<form id="login">
-<label>Username <input name="username" autocomplete="username" required></label>
-<label>Password <input name="password" type="password" autocomplete="current-password" required></label>
-<button type="submit">Log in</button>
-</form>
-<form id="code" hidden>
-<div id="enrol" hidden>
-<p>This account needs a second factor. Scan the code with an authenticator app, or type the
-secret <code id="secret"></code>, then enter the 6-digit code it shows.</p>
-<img id="qr" alt="QR code of the authenticator setup link" width="180" height="180">
-</div>
-<label><span id="code-label">Code from your authenticator</span>
-<input name="otp" inputmode="numeric" autocomplete="one-time-code" required></label>
-<label id="use-recovery-label"><input id="use-recovery" type="checkbox" style="width:auto">
-Use a recovery code instead</label>
-<button type="submit">Continue</button>
-</form>
-<p id="status" role="status"></p>
-<div id="recovery" hidden><p>Your recovery codes, each usable once. Keep them safe; they are
-shown only now:</p><pre id="recovery-codes"></pre></div>
-<pre id="token" hidden></pre>
-<script>
+// The landing page's first-party login: /auth/login, then the second factor if one is due.
 const status = document.getElementById("status");
 const codeForm = document.getElementById("code");
 let mfa = null;  // {token, enrol}: the second step of the login in progress
@@ -100,5 +61,3 @@ codeForm.addEventListener("submit", async (event) => {
   if (!response.ok) { status.textContent = "Refused: " + body.error_description; return; }
   loggedIn(body);
 });
-</script>
-</body></html>

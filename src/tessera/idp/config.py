@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     # this long after the sign-in whatever the use.
     session_idle_ttl: int = Field(default=8 * 3600, ge=60, le=30 * DAY)
     session_ttl: int = Field(default=7 * DAY, ge=60, le=365 * DAY)
+    # Each back-channel logout POST to a client waits this long (three attempts at most).
+    backchannel_logout_timeout: float = Field(default=5.0, gt=0, le=30)
 
     signing_alg: SigningAlg = "ES256"
     key_rotation_period: int = Field(default=30 * DAY, ge=3600)

@@ -17,6 +17,7 @@ from tessera.guard import Guard
 
 from .config import Settings
 from .services.authorization_codes import AuthorizationCodes
+from .services.backchannel import BackchannelLogout
 from .services.browser_sessions import BrowserSessions
 from .services.challenges import Challenges
 from .services.clients import ClientCache
@@ -54,6 +55,7 @@ class Provider:
         self.refresh = RefreshTokens(self.master, settings)
         self.codes = AuthorizationCodes(self.master, settings)
         self.sessions = BrowserSessions(self.master, settings)
+        self.backchannel = BackchannelLogout(self.keyring, self.database, settings)
         self.clients = ClientCache(ttl=settings.client_cache_ttl)
         if fanout is None and settings.redis_url:
             from .cache.fanout import RedisFanout
@@ -113,7 +115,9 @@ class Provider:
         self.keyring.ensure()
 
     def close(self) -> None:
-        """Release the database pool, the argon2 threads and the Redis connections, if any."""
+        """Finish the back-channel logouts under way; release the database pool, the argon2
+        threads and the Redis connections, if any."""
+        self.backchannel.close()
         self.database.dispose()
         self.lockout.close()
         if self._owns_passwords:

@@ -136,6 +136,8 @@ def relying_party(
     grant_types: tuple[str, ...] = ("authorization_code", "refresh_token"),
     name: str = "Wiki",
     confidential: bool = True,
+    post_logout_redirect_uris: tuple[str, ...] = (),
+    backchannel_logout_uri: str | None = None,
 ) -> tuple[str, str | None]:
     """A relying party of ``tenant_id`` allowed the demo scopes: (client id, secret)."""
     with idp.provider.database.session() as session:
@@ -150,6 +152,8 @@ def relying_party(
             redirect_uris=redirect_uris,
             first_party=first_party,
             confidential=confidential,
+            post_logout_redirect_uris=post_logout_redirect_uris,
+            backchannel_logout_uri=backchannel_logout_uri,
         )
     return made.client.id, made.secret
 

@@ -47,6 +47,9 @@ def test_discovery_describes_the_code_flow_and_authlib_accepts_it(http: httpx.Cl
     assert document["authorization_response_iss_parameter_supported"] is True
     assert "authorization_code" in document["grant_types_supported"]
     assert document["id_token_signing_alg_values_supported"][0] == "RS256"
+    assert document["end_session_endpoint"].endswith("/oauth2/logout")
+    assert document["backchannel_logout_supported"] is True
+    assert document["backchannel_logout_session_supported"] is True
 
 
 def test_a_person_signs_in_and_the_client_gets_tokens_of_that_sign_in(

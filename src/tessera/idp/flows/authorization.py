@@ -13,7 +13,6 @@ disabled client or a redirect URI removed meanwhile stops it there.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 
@@ -23,14 +22,13 @@ from tessera import jose
 
 from ..errors import OAuthError
 from ..provider import Provider
-from ..services import consents
+from ..services import consents, sealed_forms
 from ..services.accounts import effective_status
 from ..services.authorization_codes import CodeGrant
 from ..services.id_tokens import ID_TOKEN_ALGS, OPENID_SCOPES
 from ..services.pkce import challenge_problem
 from ..services.rbac import access_of
 from ..services.redirect_uris import matches
-from ..services.secrets import MasterKeyError
 from ..store.models import ID_LENGTH, NONCE_LENGTH, BrowserSession, Client, SessionClient, User
 from .code_grant import user_scope
 from .user_tokens import audience_for
@@ -45,7 +43,7 @@ INTERACTION_TTL = 3600
 MAX_STATE = 2000
 MAX_HINT = 200
 MAX_SCOPE = 2000
-_SEAL_AAD = b"tessera authorization request v1"
+PURPOSE = "authorize"  # of the sealed request in the pages' forms
 
 
 class BadAuthorizationRequest(Exception):
@@ -99,9 +97,8 @@ class Asked:
 
     def sealed(self, provider: Provider, now: int) -> str:
         """This request, for a page's form: encrypted and authenticated, valid for an hour."""
-        blob = {"p": dict(self.params), "s": self.signed_in, "exp": now + INTERACTION_TTL}
-        sealed = provider.master.seal(json.dumps(blob).encode(), aad=_SEAL_AAD)
-        return jose.b64.encode_str(sealed)
+        values = {"params": dict(self.params), "signed_in": self.signed_in}
+        return sealed_forms.seal(provider.master, PURPOSE, values, now=now, ttl=INTERACTION_TTL)
 
     def refuse(self, error: str, description: str) -> AuthorizationError:
         """An error for the client, sent back to its redirect URI."""
@@ -110,16 +107,13 @@ class Asked:
 
 def unseal(provider: Provider, session: Session, sealed: str, now: int) -> Asked:
     """The request a page's form carried, checked again (:func:`read_request`)."""
-    try:
-        blob = json.loads(provider.master.unseal(jose.b64.decode(sealed), aad=_SEAL_AAD))
-    except (MasterKeyError, jose.JoseError, ValueError):
-        raise BadAuthorizationRequest("this sign-in form is not valid; start again") from None
-    if not isinstance(blob, dict) or blob.get("exp", 0) <= now:
+    values = sealed_forms.unseal(provider.master, PURPOSE, sealed, now=now)
+    if values is None or not isinstance(values.get("params"), dict):
         raise BadAuthorizationRequest(
-            "this sign-in took too long; go back to the application and start again"
+            "this sign-in form expired or is not valid: go back to the application and start again"
         )
-    asked = read_request(provider, session, blob["p"], frozenset(), now)
-    signed_in = blob.get("s")
+    asked = read_request(provider, session, values["params"], frozenset(), now)
+    signed_in = values.get("signed_in")
     return replace(asked, signed_in=signed_in) if isinstance(signed_in, str) else asked
 
 
@@ -255,7 +249,7 @@ def _hint_subject(
     if hint is None:
         return None
     claims = read_id_token_hint(provider, hint, now)
-    if claims is None or client.id not in _audiences(claims):
+    if claims is None or client.id not in audiences_of(claims):
         raise AuthorizationError(back, "invalid_request", "id_token_hint is not valid")
     subject = claims["sub"]
     return subject if isinstance(subject, str) else None
@@ -278,7 +272,12 @@ def read_id_token_hint(provider: Provider, hint: str, now: int) -> dict[str, obj
         return None
 
 
-def _audiences(claims: Mapping[str, object]) -> tuple[str, ...]:
+def audiences_of(claims: Mapping[str, object]) -> tuple[str, ...]:
+    """The ``aud`` of a token's claims, as a tuple (one string, or a list of them).
+
+    >>> audiences_of({"aud": "a"}), audiences_of({"aud": ["a", "b"]}), audiences_of({})
+    (('a',), ('a', 'b'), ())
+    """
     audience = claims.get("aud")
     if isinstance(audience, str):
         return (audience,)

@@ -94,6 +94,7 @@ def _tokens(
         auth_time=code.auth_time,
         now=now,
         refresh="offline_access" in scope or "refresh_token" in client.grant_types.split(),
+        session_id=code.session_id,
     )
     answer = minted.answer
     if "openid" in scope:

@@ -14,6 +14,7 @@ from ..services import consents
 from ..services.accounts import effective_status, set_status
 from ..services.audit import Context, record
 from ..store.models import Client, User
+from .logout import backchannel_deliveries, notify_after_commit
 
 
 def revoke(
@@ -91,11 +92,14 @@ def log_out_everywhere(
 
 def _end_sessions(provider: Provider, session: Session, tenant_id: str, subject: str) -> int:
     """End everything ``subject`` is signed in with: refresh families, access tokens, and (a
-    user's) browser sessions at the provider. Returns how many families were revoked."""
+    user's) browser sessions at the provider, whose clients are told by back-channel. Returns
+    how many families were revoked."""
     now = int(time.time())
     families = provider.refresh.revoke_subject(session, tenant_id, subject, now)
     provider.revocations.log_out_everywhere(session, tenant_id, subject, now)
-    provider.sessions.end_all(session, subject, now=now)
+    ended = provider.sessions.end_all(session, subject, now=now)
+    # The clients of those sessions hear of it by back-channel, once this commits.
+    notify_after_commit(provider, session, backchannel_deliveries(provider, session, ended, now))
     return families
 
 

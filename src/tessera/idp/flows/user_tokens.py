@@ -62,8 +62,10 @@ def user_tokens(
     auth_time: int,
     now: int,
     refresh: bool,
+    session_id: str | None = None,
 ) -> UserTokens:
-    """Mint the access token for ``user`` at ``client`` and, if ``refresh``, start a family."""
+    """Mint the access token for ``user`` at ``client`` and, if ``refresh``, start a family
+    (of the provider session ``session_id``, when the sign-in was at the provider's pages)."""
     issued = provider.issuer.issue(
         tenant_id=user.tenant_id,
         subject=user.id,
@@ -87,6 +89,7 @@ def user_tokens(
             now=now,
             amr=" ".join(amr),
             auth_time=auth_time,
+            session_id=session_id,
         )
         family_id = family.id
     return UserTokens(answer, issued.token, issued.claims["jti"], family_id)

@@ -2,8 +2,8 @@
 
 >>> from tessera.idp.config import Settings
 >>> app = create_app(Settings(database_url="sqlite://", master_key="A" * 43))
->>> sorted(path for path in app.openapi()["paths"] if path.startswith("/oauth2"))
-['/oauth2/authorize', '/oauth2/introspect', '/oauth2/revoke', '/oauth2/token', '/oauth2/userinfo']
+>>> print(*sorted(path[8:] for path in app.openapi()["paths"] if path.startswith("/oauth2")))
+authorize introspect logout revoke token userinfo
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from ... import __version__
 from ..config import Settings
 from ..flows.housekeeping import purge
 from ..provider import Provider
-from . import admin, authorize, browser, mfa, oauth, pages, userinfo, wellknown
+from . import admin, authorize, browser, logout, mfa, oauth, pages, userinfo, wellknown
 from .limits import ADMIN_PREFIX, BodyLimit, HeaderLimit
 from .problems import http_problem
 
@@ -66,6 +66,7 @@ def create_app(settings: Settings, provider: Provider | None = None) -> FastAPI:
     app.include_router(wellknown.router)
     app.include_router(oauth.router)
     app.include_router(authorize.router)
+    app.include_router(logout.router)
     app.include_router(pages.router)
     app.include_router(browser.router)
     mfa.install(app, provider)  # with the guard of a person's own routes (userinfo's too)

@@ -11,11 +11,10 @@ Every form carries the request sealed (``request``) and the browser's anti-forge
 from __future__ import annotations
 
 import re
-import time
 from base64 import b64encode
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from dataclasses import replace
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -45,53 +44,33 @@ from ..flows.sign_in import (
     sign_in_with_code,
     sign_in_with_password,
 )
-from ..provider import Provider
-from ..services.audit import Context, record
+from ..services.audit import record
 from ..services.refresh import Refused
 from ..store.models import Client, Tenant
 from .oauth import form_body
 from .page_forms import (
-    FIELD,
-    Browser,
-    FormToken,
-    form_is_genuine,
-    form_token,
+    Exchange,
+    error_page,
+    exchange_of,
+    form_fields,
+    is_form,
+    origin_of,
+    parameters,
     set_form_cookie,
     set_session_cookie,
 )
 from .pages import page
-from .requests import context_of, provider_of
 
 router = APIRouter(prefix="/oauth2/authorize", tags=["OpenID Connect"])
 
 # RFC 6749 §4.1.2.1: error_description is %x20-21 / %x23-5B / %x5D-7E.
 _NOT_IN_DESCRIPTION = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
-MAX_FORM_FIELD = 4096
 SCOPE_WORDS = {
     "openid": "Know who you are (an identifier for your account)",
     "profile": "See your name and username",
     "email": "See your email address",
     "offline_access": "Keep its access while you are away, until you withdraw it",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Exchange:
-    """One page request: who asks, from which browser, with which form token, when."""
-
-    provider: Provider
-    browser: Browser
-    token: FormToken
-    context: Context
-    now: int
-
-
-def _exchange(request: Request) -> Exchange:
-    provider = provider_of(request)
-    browser = Browser.of(request, provider)
-    return Exchange(
-        provider, browser, form_token(provider, browser), context_of(request), int(time.time())
-    )
 
 
 PARAMETERS = {
@@ -131,8 +110,8 @@ PARAMETERS = {
     },
 )
 async def authorize_endpoint(request: Request) -> Response:
-    params, repeated = _parameters(request.url.query)
-    return await run_in_threadpool(_authorize, _exchange(request), params, repeated)
+    params, repeated = parameters(request.url.query)
+    return await run_in_threadpool(_authorize, exchange_of(request), params, repeated)
 
 
 @router.post(
@@ -141,10 +120,10 @@ async def authorize_endpoint(request: Request) -> Response:
     openapi_extra=form_body(**PARAMETERS),
 )
 async def authorize_form_endpoint(request: Request) -> Response:
-    if not _is_form(request):
-        return _error_page("the request must be a form", 415)
-    params, repeated = _parameters((await request.body()).decode("utf-8", "replace"))
-    return await run_in_threadpool(_authorize, _exchange(request), params, repeated)
+    if not is_form(request):
+        return error_page("the request must be a form", 415)
+    params, repeated = parameters((await request.body()).decode("utf-8", "replace"))
+    return await run_in_threadpool(_authorize, exchange_of(request), params, repeated)
 
 
 def _authorize(exchange: Exchange, params: dict[str, str], repeated: frozenset[str]) -> Response:
@@ -157,7 +136,7 @@ def _authorize(exchange: Exchange, params: dict[str, str], repeated: frozenset[s
                 exchange, session, asked, next_step(provider, session, asked, row, now=now)
             )
         except BadAuthorizationRequest as error:
-            return _error_page(str(error))
+            return error_page(str(error))
         except AuthorizationError as error:
             return _send_error(exchange, error)
 
@@ -237,7 +216,7 @@ def _consent(exchange: Exchange, session: Session, asked: Asked, form: dict[str,
     row, user = current
     decision = form.get("decision")
     if decision not in ("allow", "deny"):
-        return _error_page("choose Allow or Deny", 400, _tenant_name(session, asked.client))
+        return error_page("choose Allow or Deny", 400, _tenant_name(session, asked.client))
     event = "consent.granted" if decision == "allow" else "consent.denied"
     record(
         session,
@@ -260,17 +239,11 @@ FormStep = Callable[[Exchange, Session, Asked, dict[str, str]], Response]
 
 
 async def _on_form(request: Request, step: FormStep) -> Response:
-    exchange = _exchange(request)
-    if not _is_form(request):
-        return _error_page("the request must be a form", 415)
-    params, repeated = _parameters((await request.body()).decode("utf-8", "replace"))
-    if repeated or any(len(value) > MAX_FORM_FIELD for value in params.values()):
-        return _error_page("this form was not sent as the page made it")
-    if not form_is_genuine(exchange.provider, exchange.browser, params.get(FIELD)):
-        return _error_page(
-            "this form did not come from this page (or your browser refuses cookies)", 403
-        )
-    return await run_in_threadpool(_form_step, exchange, step, params)
+    exchange = exchange_of(request)
+    form = await form_fields(request, exchange)
+    if isinstance(form, Response):
+        return form
+    return await run_in_threadpool(_form_step, exchange, step, form)
 
 
 def _form_step(exchange: Exchange, step: FormStep, form: dict[str, str]) -> Response:
@@ -281,7 +254,7 @@ def _form_step(exchange: Exchange, step: FormStep, form: dict[str, str]) -> Resp
                 asked = unseal(provider, session, form.get("request", ""), exchange.now)
                 return step(exchange, session, asked, form)
             except BadAuthorizationRequest as error:
-                return _error_page(str(error))
+                return error_page(str(error))
             except AuthorizationError as error:
                 return _send_error(exchange, error)
     except Throttled as throttled:  # its refusal is audited and committed: show the page
@@ -402,7 +375,7 @@ def _page(
         template,
         status=status,
         headers=headers,
-        form_targets=[_origin(asked.back.redirect_uri)],
+        form_targets=[origin_of(asked.back.redirect_uri)],
         tenant_name=_tenant_name(session, asked.client),
         client_name=asked.client.name,
         csrf=exchange.token.value,
@@ -410,10 +383,6 @@ def _page(
         **values,
     )
     return set_form_cookie(response, exchange.provider, exchange.token)
-
-
-def _error_page(message: str, status: int = 400, tenant_name: str = "Tessera") -> Response:
-    return page("error.html", status=status, tenant_name=tenant_name, message=message)
 
 
 def _send_error(exchange: Exchange, error: AuthorizationError) -> Response:
@@ -432,7 +401,7 @@ def _send_back(exchange: Exchange, back: Back, params: dict[str, str]) -> Respon
             "form_post.html",
             action=back.redirect_uri,
             fields=list(answer.items()),
-            form_targets=[_origin(back.redirect_uri)],
+            form_targets=[origin_of(back.redirect_uri)],
         )
     separator = "&" if urlsplit(back.redirect_uri).query else "?"
     headers = {
@@ -448,34 +417,5 @@ def _tenant_name(session: Session, client: Client) -> str:
     return tenant.name if tenant is not None and tenant.name else client.tenant_id
 
 
-def _origin(uri: str) -> str:
-    parts = urlsplit(uri)
-    if parts.scheme in ("http", "https"):
-        return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
-    return f"{parts.scheme}:"
-
-
 def _svg_data_uri(svg: str) -> str:
     return "data:image/svg+xml;base64," + b64encode(svg.encode()).decode()
-
-
-def _is_form(request: Request) -> bool:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    return content_type == "application/x-www-form-urlencoded"
-
-
-def _parameters(text: str) -> tuple[dict[str, str], frozenset[str]]:
-    """One value per name (blank values are absent), and the names sent more than once.
-    Names or values with NUL are dropped: no parameter of ours has one."""
-    values: dict[str, str] = {}
-    seen: set[str] = set()
-    repeated: set[str] = set()
-    for name, value in parse_qsl(text, keep_blank_values=True):
-        if "\x00" in name or "\x00" in value:
-            continue
-        if name in seen:
-            repeated.add(name)
-        seen.add(name)
-        if value != "":
-            values[name] = value
-    return values, frozenset(repeated)

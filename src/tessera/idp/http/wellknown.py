@@ -31,6 +31,7 @@ def metadata(provider: Provider) -> dict[str, Any]:
         "revocation_endpoint": f"{issuer}/oauth2/revoke",
         "introspection_endpoint": f"{issuer}/oauth2/introspect",
         "userinfo_endpoint": f"{issuer}/oauth2/userinfo",
+        "end_session_endpoint": f"{issuer}/oauth2/logout",
         "grant_types_supported": list(SUPPORTED),
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
@@ -48,6 +49,9 @@ def metadata(provider: Provider) -> dict[str, Any]:
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "subject_types_supported": ["public"],
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
+        "frontchannel_logout_supported": False,
         "scopes_supported": list(OPENID_SCOPES),
         "claims_supported": list(CLAIMS_SUPPORTED),
         # The keyring makes each algorithm's first key when it is first asked for.

@@ -16,7 +16,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ..config import Settings
@@ -103,12 +103,16 @@ class BrowserSessions:
         if row.ended_at is None:
             row.ended_at = now
 
-    def end_all(self, session: Session, user_id: str, *, now: int) -> int:
-        """Log out every live session of ``user_id``; returns how many."""
-        ended = session.execute(
-            update(BrowserSession)
-            .where(BrowserSession.user_id == user_id, BrowserSession.ended_at.is_(None))
-            .values(ended_at=now)
-            .execution_options(synchronize_session=False)
+    def end_all(self, session: Session, user_id: str, *, now: int) -> list[BrowserSession]:
+        """Log out every live session of ``user_id``; returns them."""
+        rows = list(
+            session.scalars(
+                select(BrowserSession).where(
+                    BrowserSession.user_id == user_id, BrowserSession.ended_at.is_(None)
+                )
+            )
         )
-        return int(ended.rowcount)  # type: ignore[attr-defined]
+        for row in rows:
+            row.ended_at = now
+        session.flush()
+        return rows

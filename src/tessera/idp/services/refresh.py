@@ -96,8 +96,10 @@ class RefreshTokens:
         user_id: str | None = None,
         amr: str = "",
         auth_time: int | None = None,
+        session_id: str | None = None,
     ) -> tuple[RefreshFamily, str]:
-        """Open a new family (a login or a grant) and return it with its first token."""
+        """Open a new family (a login or a grant) and return it with its first token;
+        ``session_id``: the provider session it began in."""
         family = RefreshFamily(
             id=str(uuid.uuid4()),
             tenant_id=tenant_id,
@@ -108,6 +110,7 @@ class RefreshTokens:
             audience=audience,
             amr=amr,
             auth_time=auth_time if auth_time is not None else now,
+            session_id=session_id,
             created_at=now,
             expires_at=now + self._settings.refresh_token_ttl,
         )
@@ -220,6 +223,17 @@ class RefreshTokens:
             family.revoked_at = now
             family.revoked_reason = reason
             session.flush()
+
+    def revoke_session(self, session: Session, session_id: str, now: int) -> int:
+        """Revoke every live family that began in the provider session ``session_id``."""
+        families = session.scalars(
+            select(RefreshFamily).where(
+                RefreshFamily.session_id == session_id, RefreshFamily.revoked_at.is_(None)
+            )
+        ).all()
+        for family in families:
+            self.revoke_family(session, family, "logout", now)
+        return len(families)
 
     def revoke_subject(
         self,

@@ -254,6 +254,8 @@ class RefreshFamily(Base):
     expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
     revoked_at: Mapped[int | None] = mapped_column(BigInteger)
     revoked_reason: Mapped[str | None] = mapped_column(String(50))
+    # The provider session whose sign-in began the family (a code flow): its logout revokes it.
+    session_id: Mapped[str | None] = mapped_column(String(UUID_LENGTH), index=True)
 
 
 class RefreshToken(Base):

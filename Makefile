@@ -29,7 +29,7 @@ typecheck: $(STAMP)
 # One worker per core (at most four); --dist loadscope keeps a module's tests, and the server
 # its fixtures start, on one worker.
 unit: $(STAMP)
-	@bash tools/ensure-browser.sh
+	@bash tools/ensure-peers.sh
 	$(BIN)/pytest -n auto --maxprocesses 4 --dist loadscope
 
 # Each script prints a markdown table with ratios against what it measured in the same run.

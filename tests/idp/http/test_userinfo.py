@@ -102,3 +102,18 @@ def test_a_logged_out_or_disabled_user_learns_nothing(idp: IdpServer, http: http
         user.status = "disabled"
     refused = http.get("/oauth2/userinfo", headers=bearer(answer))
     assert refused.status_code == 401 and "invalid_token" in refused.headers["www-authenticate"]
+
+
+def test_a_post_may_carry_the_token_in_its_form_body_but_not_twice(
+    idp: IdpServer, http: httpx.Client
+) -> None:
+    user_id, answer = tokens(idp, "openid")
+    form = {"access_token": answer["access_token"]}
+    response = http.post("/oauth2/userinfo", data=form)  # RFC 6750 §2.2 (pyoidc's default)
+    assert response.status_code == 200 and response.json() == {"sub": user_id}
+    both = http.post("/oauth2/userinfo", data=form, headers=bearer(answer))
+    assert both.status_code == 400 and 'error="invalid_request"' in both.headers["www-authenticate"]
+    forged = http.post("/oauth2/userinfo", data={"access_token": "a.b.c"})
+    assert forged.status_code == 401 and "invalid_token" in forged.headers["www-authenticate"]
+    in_query = http.get("/oauth2/userinfo", params=form)
+    assert in_query.status_code == 400  # never in the query (RFC 6750 §2.3 is not offered)

@@ -12,10 +12,11 @@ from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
 from fastapi.security import SecurityScopes
 
 from tessera import jose
-from tessera.guard import Principal
-from tessera.guard.fastapi import FastAPIGuard, Requirement, TokenScheme
+from tessera.guard import GuardError, InvalidRequest, Principal, answer
+from tessera.guard.fastapi import FastAPIGuard, GuardHTTPException, Requirement, TokenScheme
 
 from ..provider import Provider
+from .requests import single_valued_form
 
 REALM = "tessera"
 # The OpenAPI face of these routes' security; the checking is the guard's.
@@ -55,11 +56,36 @@ async def _principal_if_any(request: Request, _scheme: None = Security(SCHEME)) 
     return await _principal(request)
 
 
+async def _person_of_form(request: Request, form_token: str | None) -> Principal:
+    """The bearer of a POST that may carry its token in the form body (RFC 6750 §2.2, what
+    pyoidc sends to UserInfo): ``form_token``, or else the ``Authorization`` header — never
+    both (§2: one method per request)."""
+    if form_token is None:
+        return await _principal(request)
+    service: SelfService = request.app.state.self_service
+    guard = service.requirement.guard
+    try:
+        if request.headers.get("authorization"):
+            raise InvalidRequest("multiple_transports")
+        return await guard.authenticate_async(form_token, service.requirement.rule)
+    except GuardError as error:
+        raise GuardHTTPException(error, answer(error, realm=guard.realm)) from None
+
+
 async def no_credentials(request: Request) -> NoReturn:
     """Neither a bearer token nor an mfa_token: the guard's bare challenge (RFC 6750 §3.1)."""
     await _principal(request)
     raise AssertionError("the guard lets no request without a token through")
 
 
+async def _principal_from_form(request: Request, _scheme: None = Security(SCHEME)) -> Principal:
+    token = None
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "application/x-www-form-urlencoded":
+        token = (await single_valued_form(request)).get("access_token")
+    return await _person_of_form(request, token)
+
+
 Person = Annotated[Principal, Security(_principal)]
+FormPerson = Annotated[Principal, Security(_principal_from_form)]
 MaybePerson = Annotated[Principal | None, Security(_principal_if_any)]

@@ -13,7 +13,8 @@ from tessera.guard.fastapi import GuardHTTPException
 from ..flows.userinfo import userinfo
 from ..provider import Provider
 from .answers import OAuthRoute, json_answer
-from .people import REALM, Person
+from .oauth import form_body
+from .people import REALM, FormPerson, Person
 from .requests import provider_of
 
 router = APIRouter(prefix="/oauth2", tags=["openid connect"], route_class=OAuthRoute)
@@ -28,7 +29,16 @@ def _claims(provider: Provider, principal: Principal) -> dict[str, object]:
 
 
 @router.get("/userinfo", summary="OpenID Connect UserInfo: the user's claims its scopes release")
-@router.post("/userinfo", summary="OpenID Connect UserInfo (POST, the same answer)")
 async def userinfo_endpoint(principal: Person, request: Request) -> Response:
+    claims = await run_in_threadpool(_claims, provider_of(request), principal)
+    return json_answer(claims)
+
+
+@router.post(
+    "/userinfo",
+    summary="OpenID Connect UserInfo (POST): the token in the header, or in the form body",
+    openapi_extra=form_body(access_token="RFC 6750 §2.2: the access token, instead of the header"),
+)
+async def userinfo_form_endpoint(principal: FormPerson, request: Request) -> Response:
     claims = await run_in_threadpool(_claims, provider_of(request), principal)
     return json_answer(claims)

@@ -30,6 +30,7 @@ from tessera.idp.store.models import (
     RefreshFamily,
     RefreshToken,
     RevokedToken,
+    SessionClient,
     SubjectNotBefore,
 )
 
@@ -343,3 +344,18 @@ def test_the_default_retention_is_a_year(provider: Provider) -> None:
 def test_retention_bounds(tmp_path: Path, days: object) -> None:
     with pytest.raises(ValidationError, match="audit_retention_days"):
         make_settings("sqlite://", tmp_path, audit_retention_days=days)
+
+
+def test_a_purged_session_takes_its_client_list_along(provider: Provider, tenant: str) -> None:
+    client = add_client(provider, tenant)
+    grace = add_user(provider, tenant, username="grace-browser")
+    now = int(time.time())
+    with provider.database.session() as session:
+        stale = provider.sessions.start(session, grace, amr=("pwd",), now=now - 30 * DAY)
+        live = provider.sessions.start(session, grace, amr=("pwd",), now=now - 60)
+        for row in (stale.row, live.row):
+            session.add(SessionClient(session_id=row.id, client_id=client.id, first_at=now))
+    purge(provider, now)
+    with provider.database.session(readonly=True) as session:
+        left = set(session.scalars(select(SessionClient.session_id)))
+    assert live.row.id in left and stale.row.id not in left

@@ -15,6 +15,7 @@ from authlib.oidc.discovery import OpenIDProviderMetadata
 
 from tessera.idp.store.models import Client, User
 
+from ..conftest import audit_events
 from .browsing import (
     REDIRECT,
     Browser,
@@ -417,3 +418,35 @@ def test_an_admin_sees_and_withdraws_a_consent(idp: IdpServer, browser: Browser)
         assert refreshed.status_code == 400 and refreshed.json()["error"] == "invalid_grant"
     asked_again = browser.authorize(Request(client_id, scope="openid"))
     assert asked_again.status_code == 200 and "Allow" in asked_again.text
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        "/oauth2/authorize/sign-in",
+        "/oauth2/authorize/second-factor",
+        "/oauth2/authorize/consent",
+        "/oauth2/authorize/continue",
+        "/oauth2/logout/confirm",
+    ],
+)
+def test_every_form_refuses_a_post_without_this_browsers_token(
+    idp: IdpServer, browser: Browser, action: str
+) -> None:
+    client_id, _ = relying_party(idp, first_party=False)
+    username, password, _ = person(idp)
+    page = browser.authorize(Request(client_id))
+    fields = {
+        **forms_of(page)[0].fields,
+        "username": username,
+        "password": password,
+        "decision": "allow",
+        "otp": "123456",
+    }
+    before = len(audit_events(idp.provider))
+    for csrf in ("forged", ""):
+        refused = browser.http.post(action, data={**fields, "csrf": csrf})
+        assert refused.status_code == 403, (action, refused.text[:200])
+        assert_error_page(refused)
+    assert len(audit_events(idp.provider)) == before  # nothing was even tried
+    assert browser.session_cookie() is None

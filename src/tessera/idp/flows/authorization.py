@@ -129,7 +129,7 @@ def read_request(
     Raises :class:`BadAuthorizationRequest` while there is nowhere safe to answer, and
     :class:`AuthorizationError` once there is.
     """
-    client, redirect_uri = _client_and_redirect(session, params, repeated)
+    client, redirect_uri = _client_and_redirect(provider, session, params, repeated)
     mode = params.get("response_mode", "query")
     state = params.get("state")
     back = Back(redirect_uri, mode if mode in RESPONSE_MODES else "query", state)
@@ -184,14 +184,16 @@ def read_request(
 
 
 def _client_and_redirect(
-    session: Session, params: Mapping[str, str], repeated: Collection[str]
+    provider: Provider, session: Session, params: Mapping[str, str], repeated: Collection[str]
 ) -> tuple[Client, str]:
     if "client_id" in repeated or "redirect_uri" in repeated:
         raise BadAuthorizationRequest("client_id and redirect_uri are each sent once")
     client_id = params.get("client_id")
     if not client_id:
         raise BadAuthorizationRequest("the request names no client (client_id)")
-    client = session.get(Client, client_id) if len(client_id) <= ID_LENGTH else None
+    # From the client cache, as the token endpoint reads it: a change made on this node is
+    # seen at once, one made on another node within client_cache_ttl seconds.
+    client = provider.clients.get(session, client_id) if len(client_id) <= ID_LENGTH else None
     if client is None or client.status != "active":
         raise BadAuthorizationRequest("the application that sent you here is not known")
     redirect_uri = params.get("redirect_uri")

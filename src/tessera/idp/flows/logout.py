@@ -84,7 +84,7 @@ def read_logout_request(
             client_id = audiences[0]
         elif client_id not in audiences:
             raise BadLogoutRequest("the id_token_hint was not issued to this client")
-    client = _client(session, client_id)
+    client = _client(provider, session, client_id)
     uri = params.get("post_logout_redirect_uri")
     if uri is not None:
         if client is None:
@@ -107,10 +107,10 @@ def unseal_logout(provider: Provider, session: Session, sealed: str, now: int) -
     return read_logout_request(provider, session, params, (), now)
 
 
-def _client(session: Session, client_id: str | None) -> Client | None:
+def _client(provider: Provider, session: Session, client_id: str | None) -> Client | None:
     if client_id is None:
         return None
-    client = session.get(Client, client_id) if len(client_id) <= ID_LENGTH else None
+    client = provider.clients.get(session, client_id) if len(client_id) <= ID_LENGTH else None
     if client is None or client.status != "active":
         raise BadLogoutRequest("the application that sent you here is not known")
     return client

@@ -2,17 +2,27 @@
 
 `tessera serve` (one worker, exactly as users start it) runs under ``taskset -c 0``; the load comes
 from a separate process under ``taskset -c 1``: wrk (with a Lua script that checks every answer)
-for client_credentials, introspection and JWKS, and ``bench/idp_load.py`` (asyncio, keep-alive
-HTTP/1.1) for refresh grants, which must follow one rotating chain per connection. Every scenario
-warms up, then runs a fixed time with a fixed number of connections; only answers that are 200
-*and* well-formed count, every other answer is an error and is printed.
+for client_credentials, introspection, JWKS, SSO hops and UserInfo, and ``bench/idp_load.py``
+(asyncio, keep-alive HTTP/1.1) for refresh grants, which must follow one rotating chain per
+connection, and authorization_code grants, which must redeem each code once. Every scenario
+warms up, then runs a fixed time with a fixed number of connections; only right answers count
+(200 and well-formed, or an SSO hop's 303 with a code), every other answer is an error and is
+printed.
 
     .venv/bin/python bench/idp_bench.py              # full run: 3 s warm-up + 10 s per scenario
     .venv/bin/python bench/idp_bench.py --quick      # smoke run: 1 s + 2 s
+    .venv/bin/python bench/idp_bench.py --only oidc  # only the OpenID Connect rows (and the peer)
     .venv/bin/python bench/idp_bench.py --out idp-bench.md
 
 Passwords: argon2id verifications per second on one core (a process pinned to CPU 0) at the
 configured parameters and at Keycloak's, and successful password-grant logins over HTTP.
+
+OpenID Connect (``--only oidc``): the authorization_code grant (access, ID and refresh token),
+the SSO hop (``/oauth2/authorize`` with a provider session → 303 with a code) and UserInfo, on
+SQLite and PostgreSQL, and the same three against node ``oidc-provider`` (the version pinned in
+``bench/package.json``, installed into ``bench/node_modules`` with ``npm ci`` when missing; run by
+``bench/oidc_provider_peer.mjs`` on the same core) in the same run, with the ratio of the two.
+Without node, npm or the npm registry the bench says so and reports Tessera alone.
 
 Needs PostgreSQL at 127.0.0.1:5432 (trust auth, database ``test``; the bench creates and drops a
 schema of its own) and wrk (installed with apt-get when missing and run as root).
@@ -29,6 +39,7 @@ import platform
 import re
 import resource
 import secrets
+import select
 import shutil
 import signal
 import socket
@@ -45,7 +56,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
 import pyotp
@@ -57,9 +68,12 @@ from tessera.idp.flows.mfa_challenge import pass_challenge
 from tessera.idp.provider import Provider
 from tessera.idp.services.accounts import create_user
 from tessera.idp.services.audit import Context
+from tessera.idp.services.authorization_codes import CodeGrant
+from tessera.idp.services.browser_sessions import cookie_name
 from tessera.idp.services.clients import create_client
 from tessera.idp.services.mfa import confirm_enrolment, start_enrolment, verify_second_factor
 from tessera.idp.services.passwords import Passwords
+from tessera.idp.services.pkce import challenge_of
 from tessera.idp.services.rbac import create_role
 from tessera.idp.services.refresh import Refused
 from tessera.idp.store.models import Client, Tenant, User
@@ -84,6 +98,9 @@ SCOPES = ("bench:read", "bench:write")
 
 TARGET_CC = 1000  # client_credentials grants/s per core
 TARGET_REFRESH_PG = 500  # refresh grants/s per core, PostgreSQL
+TARGET_CODE = 1000  # authorization_code grants/s per core (access + ID + refresh token), each db
+TARGET_SSO = 1500  # SSO hops/s per core: /authorize with a provider session → 303 with a code
+TARGET_USERINFO = 4000  # UserInfo answers/s per core
 TARGET_RSS_MB = 150
 TARGET_ARGON2_KEYCLOAK = 15  # argon2id verifications/s per core at Keycloak's parameters
 PASSWORD_CONNECTIONS = 4  # a login costs ~50 ms of one core: a few connections fill it
@@ -98,11 +115,29 @@ KEYCLOAK = {  # Keycloak 26's published sizing guide — planning figures, not m
 KEYCLOAK_ARGON2 = {"memory_kib": 7 * 1024, "time_cost": 5, "parallelism": 1}
 
 SQLITE, POSTGRES = "SQLite", "PostgreSQL"
+CODE_GRANT = "authorization_code grant (access + ID + refresh token)"
+SSO_HOP = "SSO hop (/authorize → 303 with a code)"
+USERINFO = "userinfo"
+OIDC_SCENARIOS = (CODE_GRANT, SSO_HOP, USERINFO)
+PEER = "oidc-provider"
+PEER_STORE = "in memory"  # the peer's "database" column
+# The relying party's authorization request, the same for Tessera and the peer.
+RP_REDIRECT = "https://rp.example/cb"
+OIDC_SCOPE = "openid profile email"
+OIDC_STATE = "bench-state-0123456789"
+OIDC_NONCE = "bench-nonce-0123456789"
+OIDC_VERIFIER = "bench-pkce-verifier-" + "0123456789abcdef" * 3  # RFC 7636: 43 to 128 characters
+CODE_TTL = 60  # seconds a code lives, on both sides (Tessera's authorization_code_ttl at most)
+CODE_HEADROOM = 1.3  # codes prepared for a measured window: its expected need times this
+WARM_CODE_RATE = 3000  # codes/s assumed for the warm-up's pool (Tessera: minted, so cheap)
+MAX_CODES = 150_000
+GROUPS = ("tokens", "passwords", "mfa", "ceiling", "oidc")  # what --only selects
 EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Timeout)\b.*: ")
 ORDER = (  # the report's row order
     "client_credentials grant",
     "password grant (argon2id)",
     "refresh_token grant",
+    *OIDC_SCENARIOS,
     "introspection (access token)",
     "JWKS",
     "JWKS, Python driver",
@@ -130,6 +165,12 @@ class Fixture:
     login_username: str = ""  # a user hashed at the configured argon2id parameters
     login_password: str = ""
     access_token: str = ""  # set by probe(): what introspection asks about
+    rp_id: str = ""  # a first-party relying party: authorization_code + refresh_token
+    rp_secret: str = ""
+    oidc_sub: str = ""  # a user signed in at the provider (a browser session) ...
+    session_id: str = ""
+    session_cookie: str = ""  # ... and that session's cookie value (tessera_session)
+    auth_time: int = 0
 
     @property
     def login_auth(self) -> str:
@@ -213,6 +254,27 @@ def prepare(
                 password=secrets.token_urlsafe(16),
                 roles=("reader",),
             )
+            rp = create_client(
+                session,
+                provider.master,
+                tenant_id=TENANT,
+                name="bench relying party",
+                grant_types=("authorization_code", "refresh_token"),
+                audience=(AUDIENCE,),
+                allowed_scopes=SCOPES,
+                default_scopes=SCOPES[:1],
+                redirect_uris=(RP_REDIRECT,),
+                first_party=True,
+            )
+            person = create_user(
+                session,
+                Passwords(memory_kib=8, time_cost=1),
+                tenant_id=TENANT,
+                username="bench-oidc",
+                password=secrets.token_urlsafe(16),
+                email="bench-oidc@example.com",
+            )
+            browser = provider.sessions.start(session, person, amr=("pwd",), now=now)
             tokens = [
                 provider.refresh.start(
                     session,
@@ -230,6 +292,7 @@ def prepare(
     finally:
         provider.close()
     assert service.secret is not None and app.secret is not None and login.secret is not None
+    assert rp.secret is not None
     return Fixture(
         database=database,
         database_url=database_url,
@@ -244,6 +307,12 @@ def prepare(
         login_secret=login.secret,
         login_username="bench-login",
         login_password=login_password,
+        rp_id=rp.client.id,
+        rp_secret=rp.secret,
+        oidc_sub=person.id,
+        session_id=browser.row.id,
+        session_cookie=browser.cookie,
+        auth_time=now,
     )
 
 
@@ -496,6 +565,7 @@ class Measured:
     load_cpu: float | None = None  # % of one core
     postgres_cpu: float | None = None  # % of one core, the whole local cluster
     server_log: list[str] = field(default_factory=list)  # exceptions the server logged
+    note: str = ""  # said under the tables (a code pool that ran out early, …)
 
     @property
     def rps(self) -> float:
@@ -539,13 +609,19 @@ def children_cpu() -> float:
 
 @dataclass(frozen=True)
 class WrkRequest:
-    """A fixed request for wrk and the text every good answer contains."""
+    """A fixed request for wrk and what every good answer is: ``status``, a body containing
+    ``expect`` (unless empty), a Location header matching each Lua pattern of ``location``
+    (matched against the Location with ``&`` appended, so ``name=value&`` matches the last
+    parameter too)."""
 
     method: str
     path: str
     authorization: str | None
     body: str
     expect: str
+    status: int = 200
+    cookie: str | None = None
+    location: tuple[str, ...] = ()
 
 
 LUA = """\
@@ -554,16 +630,35 @@ wrk.path = {path}
 {headers}
 {body}
 local expect = {expect}
+local want = {status}
+local location = {{{location}}}
 local threads = {{}}
 function setup(thread) table.insert(threads, thread) end
 function init(args) ok = 0; bad = 0; codes = {{}}; sample = "" end
 function response(status, headers, body)
-  if status == 200 and body ~= nil and string.find(body, expect, 1, true) then
+  local good = status == want
+  if good and expect ~= "" then
+    good = body ~= nil and string.find(body, expect, 1, true) ~= nil
+  end
+  local where = headers["Location"] or headers["location"]
+  if good and #location > 0 then
+    if where == nil then
+      good = false
+    else
+      local padded = where .. "&"
+      for _, pattern in ipairs(location) do
+        if not string.find(padded, pattern) then good = false; break end
+      end
+    end
+  end
+  if good then
     ok = ok + 1
   else
     bad = bad + 1
-    codes[status] = (codes[status] or 0) + 1
-    if sample == "" then sample = string.sub(tostring(body), 1, 200) end
+    local key = tostring(status)
+    if status == want then key = "malformed " .. key end
+    codes[key] = (codes[key] or 0) + 1
+    if sample == "" then sample = string.sub(tostring(where or body), 1, 200) end
   end
 end
 function done(summary, latency, requests)
@@ -584,7 +679,7 @@ function done(summary, latency, requests)
   io.write(string.format("tessera.socket %d %d %d %d %d\\n", e.connect, e.read, e.write,
     e.timeout, wrong))
   for status, count in pairs(all) do
-    io.write(string.format("tessera.code %d %d\\n", status, count))
+    io.write(string.format("tessera.code %s %d\\n", status, count))
   end
   io.write("tessera.sample " .. string.gsub(first, "%c", " ") .. "\\n")
 end
@@ -597,6 +692,8 @@ def lua_script(request: WrkRequest) -> str:
     headers = []
     if request.authorization:
         headers.append(f'wrk.headers["Authorization"] = {quote(request.authorization)}')
+    if request.cookie:
+        headers.append(f'wrk.headers["Cookie"] = {quote(request.cookie)}')
     body = ""
     if request.method == "POST":
         headers.append(f'wrk.headers["Content-Type"] = {quote(load.FORM)}')
@@ -607,7 +704,14 @@ def lua_script(request: WrkRequest) -> str:
         headers="\n".join(headers),
         body=body,
         expect=quote(request.expect),
+        status=request.status,
+        location=", ".join(quote(pattern) for pattern in request.location),
     )
+
+
+def lua_escaped(text: str) -> str:
+    """``text`` as a Lua pattern matching itself (every punctuation character %-escaped)."""
+    return "".join(char if char.isalnum() else f"%{char}" for char in text)
 
 
 def run_wrk(
@@ -615,14 +719,17 @@ def run_wrk(
     request: WrkRequest,
     *,
     scenario: str,
-    fixture: Fixture,
     warmup: int,
     duration: int,
     connections: int,
     workdir: Path,
+    fixture: Fixture | None = None,
+    database: str | None = None,
     cpu: int | None = LOAD_CPU,
 ) -> Measured:
-    """Warm up, then one measured wrk run; every answer is checked by the Lua script."""
+    """Warm up, then one measured wrk run; every answer is checked by the Lua script. The
+    row's database is ``database``, or ``fixture``'s."""
+    database = database or (fixture.database if fixture is not None else "—")
     script = workdir / f"wrk-{uuid.uuid4().hex[:8]}.lua"
     script.write_text(lua_script(request))
 
@@ -649,12 +756,12 @@ def run_wrk(
     warm = wrk(warmup)
     if warm["ok"] == 0:
         raise RuntimeError(f"{scenario}: no good answer in the warm-up: {warm}")
-    before = Usage(server.pid, fixture.database == POSTGRES)
+    before = Usage(server.pid, database == POSTGRES)
     spent = children_cpu()
     result = wrk(duration)
     measured = Measured(
         scenario=scenario,
-        database=fixture.database,
+        database=database,
         tool="wrk",
         ok=result["ok"],
         seconds=result["duration_us"] / 1e6,
@@ -688,13 +795,31 @@ def parse_wrk(output: str) -> dict[str, Any]:
                 if count:
                     result["errors"][f"socket {kind}"] += count
         elif name == "tessera.code":
-            status, count = rest.split()
-            result["errors"][status if status != "200" else "malformed 200"] += int(count)
+            # "500 7": answers of another status; "malformed 200 3": the right status, but not
+            # the right answer.
+            status, number = rest.rsplit(" ", 1)
+            result["errors"][status] += int(number)
         elif name == "tessera.sample" and rest.strip():
             result["samples"].append(rest.strip()[:200])
     if "ok" not in result:
         raise RuntimeError(f"wrk printed no summary:\n{output}")
     return result
+
+
+def drive_once(
+    url: str, spec: dict[str, Any], workdir: Path, *, cpu: int | None = LOAD_CPU
+) -> dict[str, Any]:
+    """One run of ``bench/idp_load.py drive`` in its own process under ``taskset -c cpu``: its
+    result (see ``DriveResult.as_json``)."""
+    host, port = url.removeprefix("http://").split(":")
+    path = workdir / f"drive-{uuid.uuid4().hex[:8]}.json"
+    path.write_text(json.dumps({**spec, "host": host, "port": int(port)}))
+    command = pinned([sys.executable, str(BENCH_DIR / "idp_load.py"), "drive", str(path)], cpu)
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    path.unlink(missing_ok=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"load driver failed ({done.returncode}): {done.stderr}")
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
 def run_driver(
@@ -707,27 +832,26 @@ def run_driver(
     workdir: Path,
     server_pid: int | None = None,
     cpu: int | None = LOAD_CPU,
+    measured_spec: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> tuple[Measured, dict[str, Any]]:
     """Warm up, then one measured run of ``bench/idp_load.py`` in its own pinned process.
 
-    In refresh mode the measured run continues the chains the warm-up left."""
+    In refresh mode the measured run continues the chains the warm-up left; ``measured_spec``,
+    given the warm-up's result, says what the measured run sends instead of ``spec`` (a fresh
+    pool of codes)."""
     host, port = url.removeprefix("http://").split(":")
     spec = {**spec, "host": host, "port": int(port)}
 
     def drive(seconds: float, current: dict[str, Any]) -> dict[str, Any]:
-        path = workdir / f"drive-{uuid.uuid4().hex[:8]}.json"
-        path.write_text(json.dumps({**current, "duration": seconds}))
-        command = pinned([sys.executable, str(BENCH_DIR / "idp_load.py"), "drive", str(path)], cpu)
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise RuntimeError(f"load driver failed ({done.returncode}): {done.stderr}")
-        return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+        return drive_once(url, {**current, "duration": seconds}, workdir, cpu=cpu)
 
     warm = drive(warmup, spec)
     if warm["ok"] == 0:
         raise RuntimeError(f"{scenario}: no good answer in the warm-up: {warm}")
     if spec["mode"] == "refresh":
         spec = {**spec, "tokens": warm["chains"], "spares": warm["spares"]}
+    if measured_spec is not None:
+        spec = {**measured_spec(warm), "host": host, "port": int(port)}
     before = Usage(server_pid, database == POSTGRES)
     result = drive(spec["duration"], spec)
     measured = Measured(
@@ -743,6 +867,11 @@ def run_driver(
     )
     before.apply(measured)
     measured.load_cpu = 100 * result["cpu_seconds"] / result["seconds"]
+    if result.get("exhausted"):
+        measured.note = (
+            f"its pool of codes ran out after {result['seconds']:.1f} s of {spec['duration']} s"
+            " (the rate is over the time it ran)"
+        )
     return measured, result
 
 
@@ -1209,6 +1338,499 @@ def mfa_lines(rates: Sequence[MfaRate]) -> list[str]:
     return [*lines, ""]
 
 
+# ============================================================================ OpenID Connect
+
+
+@dataclass
+class OidcSide:
+    """One provider under the OpenID Connect scenarios: Tessera on a database, or the peer.
+
+    ``mint`` makes codes straight through the provider's services (Tessera); without it codes
+    come from SSO hops (the peer has no other way in)."""
+
+    name: str  # "Tessera" or PEER
+    database: str  # SQLITE, POSTGRES or PEER_STORE
+    server: Server
+    client_id: str
+    client_secret: str
+    sub: str  # the signed-in user's
+    cookie: str  # the Cookie header of a browser signed in at the provider
+    mint: Callable[[int], list[str]] | None = None
+    authorize_path: str = "/oauth2/authorize"  # the endpoints (discover() reads them)
+    token_path: str = "/oauth2/token"
+    userinfo_path: str = "/oauth2/userinfo"
+    access_token: str = ""  # what UserInfo is asked with: set by oidc_probe()
+    versions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def issuer(self) -> str:
+        return self.server.url
+
+    @property
+    def client_auth(self) -> str:
+        return load.basic_auth(self.client_id, self.client_secret)
+
+    @property
+    def authorize_url(self) -> str:
+        """The relying party's authorization request (PKCE S256, state, nonce): path and query."""
+        return (
+            self.authorize_path
+            + "?"
+            + urlencode(
+                {
+                    "response_type": "code",
+                    "client_id": self.client_id,
+                    "redirect_uri": RP_REDIRECT,
+                    "scope": OIDC_SCOPE,
+                    "state": OIDC_STATE,
+                    "nonce": OIDC_NONCE,
+                    "code_challenge": challenge_of(OIDC_VERIFIER),
+                    "code_challenge_method": "S256",
+                }
+            )
+        )
+
+    @property
+    def back(self) -> dict[str, str]:
+        """What an authorization answer must carry back (load.check_redirect)."""
+        return {"redirect_uri": RP_REDIRECT, "state": OIDC_STATE, "issuer": self.issuer}
+
+    @property
+    def code_form(self) -> str:
+        """The token request's form but for ``&code=…``."""
+        return urlencode(
+            {
+                "grant_type": "authorization_code",
+                "redirect_uri": RP_REDIRECT,
+                "code_verifier": OIDC_VERIFIER,
+            }
+        )
+
+
+def tessera_side(fixture: Fixture, server: Server, workdir: Path) -> OidcSide:
+    """The OpenID Connect side of ``tessera serve`` on ``fixture``'s database."""
+    return OidcSide(
+        name="Tessera",
+        database=fixture.database,
+        server=server,
+        client_id=fixture.rp_id,
+        client_secret=fixture.rp_secret,
+        sub=fixture.oidc_sub,
+        cookie=f"{cookie_name(server.url)}={fixture.session_cookie}",
+        mint=lambda count: mint_codes(fixture, count, workdir),
+    )
+
+
+def mint_codes(fixture: Fixture, count: int, workdir: Path) -> list[str]:
+    """``count`` fresh codes through the provider's own service, each what an SSO hop of the
+    bench's authorization request would issue for the prepared browser session."""
+    settings = Settings(
+        database_url=fixture.database_url,
+        master_key=fixture.master_key,
+        master_key_file=workdir / "unused-master.key",
+        bootstrap=False,
+    )
+    provider = Provider(settings)
+    now = int(time.time())
+    grant = CodeGrant(
+        tenant_id=TENANT,
+        client_id=fixture.rp_id,
+        user_id=fixture.oidc_sub,
+        redirect_uri=RP_REDIRECT,
+        scope=OIDC_SCOPE,
+        code_challenge=challenge_of(OIDC_VERIFIER),
+        auth_time=fixture.auth_time,
+        amr="pwd",
+        nonce=OIDC_NONCE,
+        session_id=fixture.session_id,
+    )
+    try:
+        with provider.database.session() as session:
+            return [provider.codes.issue(session, grant, now=now) for _ in range(count)]
+    finally:
+        provider.close()
+
+
+def discover(side: OidcSide, http: httpx.Client) -> dict[str, Any]:
+    """The side's discovery document; sets its endpoints from it."""
+    document: dict[str, Any] = _expect(
+        http.get("/.well-known/openid-configuration"), load._json_object
+    )
+    assert document["issuer"] == side.issuer, document["issuer"]
+    for name, attribute in (
+        ("authorization_endpoint", "authorize_path"),
+        ("token_endpoint", "token_path"),
+        ("userinfo_endpoint", "userinfo_path"),
+    ):
+        url = document[name]
+        assert url.startswith(side.issuer + "/"), (name, url)
+        setattr(side, attribute, url.removeprefix(side.issuer))
+    return document
+
+
+def redeem(http: httpx.Client, side: OidcSide, code: str) -> httpx.Response:
+    """The relying party's token request for ``code`` (client_secret_basic, PKCE verifier)."""
+    return http.post(
+        side.token_path,
+        content=f"{side.code_form}&code={code}",
+        headers={"Authorization": side.client_auth, "Content-Type": load.FORM},
+    )
+
+
+def oidc_probe(side: OidcSide) -> dict[str, Any]:
+    """One request of each OpenID Connect kind the load sends, each answer checked as the load
+    checks it, and more: without the session cookie there is no code (the hop is single sign-on,
+    not an open door); the ID token verifies against the published JWKS (RS256, issuer, the
+    client as audience, the user, the nonce); UserInfo names the user. Tessera's side also: a
+    code redeemed twice is refused and what it gave is revoked, and a minted code is redeemed
+    like a hop's. (oidc-provider answers a replay by revoking the session's whole grant, which
+    its load still needs, so it is not replayed here.) Sets ``side.access_token``."""
+
+    def userinfo(token: str) -> httpx.Response:
+        return http.get(side.userinfo_path, headers={"Authorization": f"Bearer {token}"})
+
+    with httpx.Client(base_url=side.issuer, timeout=10) as http:
+        document = discover(side, http)
+        anonymous = http.get(side.authorize_url)
+        assert not (
+            anonymous.status_code == 303
+            and anonymous.headers.get("location", "").startswith(RP_REDIRECT)
+        ), f"a code without a session: {anonymous.headers.get('location')}"
+        http.cookies.clear()  # only the signed-in browser's cookie from here on
+        hop = http.get(side.authorize_url, headers={"Cookie": side.cookie})
+        code = load.check_redirect(hop.status_code, hop.headers.get("location"), side.back)
+        tokens = _expect(redeem(http, side, code), load.check_code_tokens)
+        # After the first ID token: a provider may make its RS256 key when first asked for one.
+        jwks = _expect(http.get(urlsplit(document["jwks_uri"]).path), load.check_jwks)
+        verifier = jose.Verifier(
+            jose.KeySet.from_jwks(jwks),
+            algorithms=["RS256"],
+            issuer=side.issuer,
+            audience=side.client_id,
+        )
+        claims = verifier.verify(tokens["id_token"])
+        assert claims["sub"] == side.sub and claims["nonce"] == OIDC_NONCE, claims
+        info = _expect(
+            userinfo(tokens["access_token"]), lambda body: load.check_userinfo(body, side.sub)
+        )
+        if side.mint is not None:
+            replayed = redeem(http, side, code)
+            assert replayed.status_code == 400, replayed.text
+            assert replayed.json()["error"] == "invalid_grant", replayed.text
+            revoked = userinfo(tokens["access_token"])
+            assert revoked.status_code == 401, revoked.text
+            tokens = _expect(redeem(http, side, side.mint(1)[0]), load.check_code_tokens)
+            assert verifier.verify(tokens["id_token"])["sub"] == side.sub
+            _expect(
+                userinfo(tokens["access_token"]), lambda body: load.check_userinfo(body, side.sub)
+            )
+    side.access_token = tokens["access_token"]
+    return {"tokens": tokens, "id_claims": claims, "userinfo": info, "discovery": document}
+
+
+def collect_codes(
+    side: OidcSide,
+    count: int,
+    seconds: float,
+    connections: int,
+    workdir: Path,
+    cpu: int | None = LOAD_CPU,
+) -> list[str]:
+    """Up to ``count`` codes from SSO hops in at most ``seconds`` (the driver on the load's
+    core, every answer checked); oldest first."""
+    result = drive_once(
+        side.server.url,
+        {
+            "mode": "authorize",
+            "path": side.authorize_url,
+            "cookie": side.cookie,
+            "back": side.back,
+            "keep": True,
+            "count": count,
+            "connections": connections,
+            "duration": seconds,
+        },
+        workdir,
+        cpu=cpu,
+    )
+    if result["errors"]:
+        raise RuntimeError(f"{side.name}: SSO hops failed: {result['errors']} {result['samples']}")
+    return list(result["codes"])
+
+
+def code_pool(
+    side: OidcSide,
+    count: int,
+    seconds: float,
+    connections: int,
+    workdir: Path,
+    cpu: int | None = LOAD_CPU,
+) -> list[str]:
+    """Fresh codes for a window: minted (Tessera), else collected from SSO hops."""
+    if side.mint is not None:
+        return side.mint(count)
+    return collect_codes(side, count, seconds, connections, workdir, cpu)
+
+
+def run_code_grant(
+    side: OidcSide, args: argparse.Namespace, workdir: Path, cpu: int | None = LOAD_CPU
+) -> Measured:
+    """The authorization_code grant: each request redeems a code of a pool made just before
+    the window (codes live CODE_TTL s), sized from the warm-up's rate."""
+    # The window and the pool's making must fit in a code's life, with room to spare.
+    duration = min(args.duration, CODE_TTL - 25)
+    collecting = max(CODE_TTL - duration - 10, 5)
+    spec = {
+        "mode": "codes",
+        "check": "code_tokens",
+        "path": side.token_path,
+        "authorization": side.client_auth,
+        "form": side.code_form,
+        "connections": args.connections,
+        "duration": duration,
+    }
+
+    def measured_pool(warm: dict[str, Any]) -> dict[str, Any]:
+        rate = warm["ok"] / max(warm["seconds"], 1e-9)
+        count = min(
+            MAX_CODES, int(max(rate, 100) * duration * CODE_HEADROOM) + 2 * args.connections
+        )
+        progress(f"{side.name} ({side.database}): {count:,} fresh codes for the measured window")
+        return {
+            **spec,
+            "codes": code_pool(side, count, collecting, args.connections, workdir, cpu),
+        }
+
+    warm_codes = code_pool(
+        side, WARM_CODE_RATE * args.warmup, args.warmup, args.connections, workdir, cpu
+    )
+    measured, _ = run_driver(
+        side.server.url,
+        {**spec, "codes": warm_codes},
+        scenario=CODE_GRANT,
+        database=side.database,
+        warmup=args.warmup,
+        workdir=workdir,
+        server_pid=side.server.pid,
+        cpu=cpu,
+        measured_spec=measured_pool,
+    )
+    return measured
+
+
+def fresh_access_token(side: OidcSide) -> str:
+    """An access token of the signed-in user from one SSO hop and its code (each window gets a
+    fresh one: a long run must not outlive a token)."""
+    with httpx.Client(base_url=side.issuer, timeout=10) as http:
+        hop = http.get(side.authorize_url, headers={"Cookie": side.cookie})
+        code = load.check_redirect(hop.status_code, hop.headers.get("location"), side.back)
+        tokens = _expect(redeem(http, side, code), load.check_code_tokens)
+    return str(tokens["access_token"])
+
+
+def sso_request(side: OidcSide) -> WrkRequest:
+    """The SSO hop for wrk: the authorization request with the session cookie, answered by a
+    303 to the redirect URI with a code, the state and the issuer (RFC 9207)."""
+    return WrkRequest(
+        "GET",
+        side.authorize_url,
+        None,
+        "",
+        "",
+        status=303,
+        cookie=side.cookie,
+        location=(
+            "^" + lua_escaped(RP_REDIRECT + "?"),
+            "[?&]code=[%w%-_]+&",
+            "[?&]state=" + lua_escaped(OIDC_STATE) + "&",
+            "[?&]iss=" + lua_escaped(quote(side.issuer, safe="")) + "&",
+        ),
+    )
+
+
+def userinfo_request(side: OidcSide) -> WrkRequest:
+    """UserInfo for wrk: one access token of the user, answered with the user's ``sub``."""
+    return WrkRequest(
+        "GET", side.userinfo_path, f"Bearer {side.access_token}", "", f'"sub":"{side.sub}"'
+    )
+
+
+def oidc_scenarios(
+    side: OidcSide, args: argparse.Namespace, workdir: Path, cpu: int | None = LOAD_CPU
+) -> list[Measured]:
+    """The three OpenID Connect scenarios against ``side`` (oidc_probe() first), the load
+    under ``taskset -c cpu``."""
+    results: list[Measured] = []
+    progress(f"{side.name} ({side.database}): {CODE_GRANT} (Python driver, fresh codes)")
+    with server_errors(side.server) as seen:
+        results.append(run_code_grant(side, args, workdir, cpu))
+    results[-1].server_log = seen
+    for name in (SSO_HOP, USERINFO):
+        progress(f"{side.name} ({side.database}): {name} (wrk)")
+        if name == USERINFO:
+            side.access_token = fresh_access_token(side)
+        request = sso_request(side) if name == SSO_HOP else userinfo_request(side)
+        with server_errors(side.server) as seen:
+            results.append(
+                run_wrk(
+                    side.server,
+                    request,
+                    scenario=name,
+                    database=side.database,
+                    warmup=args.warmup,
+                    duration=args.duration,
+                    connections=args.connections,
+                    workdir=workdir,
+                    cpu=cpu,
+                )
+            )
+        results[-1].server_log = seen
+    return results
+
+
+# ---------------------------------------------------------------------------- the peer
+
+
+def ensure_peer() -> str | None:
+    """bench/node_modules with the pinned oidc-provider, installed with ``npm ci`` when missing.
+    ``None`` when it is there; else why not (the bench then measures Tessera alone)."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        return "node and npm are not installed"
+    wanted = json.loads((BENCH_DIR / "package.json").read_text())["dependencies"][PEER]
+    installed_file = BENCH_DIR / "node_modules" / PEER / "package.json"
+    if installed_file.exists() and json.loads(installed_file.read_text())["version"] == wanted:
+        return None
+    progress(f"bench/node_modules: running npm ci ({PEER} {wanted})")
+    try:
+        done = subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund"],
+            cwd=BENCH_DIR,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return "npm ci did not finish within 10 minutes (is the npm registry reachable?)"
+    if done.returncode != 0:
+        tail = " ".join((done.stderr or done.stdout).strip().splitlines()[-3:])
+        return f"npm ci failed ({done.returncode}; is the npm registry reachable?): {tail[:300]}"
+    return None
+
+
+@contextmanager
+def serve_peer(workdir: Path, cpu: int | None = SERVER_CPU) -> Iterator[OidcSide]:
+    """node oidc-provider (bench/oidc_provider_peer.mjs) under ``taskset -c cpu``, signed in once
+    through its interaction; stopped (SIGINT) on exit."""
+    port = free_port()
+    client_id, secret, sub = "bench-rp", secrets.token_urlsafe(32), str(uuid.uuid4())
+    spec = {
+        "host": HOST,
+        "port": port,
+        "client_id": client_id,
+        "client_secret": secret,
+        "redirect_uri": RP_REDIRECT,
+        "sub": sub,
+    }
+    log = workdir / f"oidc-provider-{port}.log"
+    env = {**os.environ, "NODE_ENV": "production"}
+    with log.open("wb") as errors:
+        process = subprocess.Popen(
+            pinned(["node", str(BENCH_DIR / "oidc_provider_peer.mjs"), json.dumps(spec)], cpu),
+            cwd=BENCH_DIR,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+        )
+    try:
+        ready = _peer_ready(process, log)
+        server = Server(str(ready["issuer"]), port, process.pid, log)
+        side = OidcSide(
+            name=PEER,
+            database=PEER_STORE,
+            server=server,
+            client_id=client_id,
+            client_secret=secret,
+            sub=sub,
+            cookie="",
+            versions={"node": str(ready["node"]), PEER: str(ready[PEER.replace("-", "_")])},
+        )
+        side.cookie = peer_sign_in(side)
+        yield side
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def _peer_ready(process: subprocess.Popen[bytes], log: Path) -> dict[str, Any]:
+    assert process.stdout is not None
+    ready, _, _ = select.select([process.stdout], [], [], 60)
+    line = process.stdout.readline() if ready else b""
+    if not line:
+        process.kill()
+        raise RuntimeError(f"{PEER} did not start:\n{_tail(log)}")
+    return dict(json.loads(line))
+
+
+def peer_sign_in(side: OidcSide) -> str:
+    """Sign in once through the peer's interaction (its fixed account, the scopes allowed):
+    the Cookie header of that browser's provider session. Every authorization request with it
+    afterwards is an SSO hop."""
+    with httpx.Client(base_url=side.issuer, timeout=10) as browser:
+        discover(side, browser)
+        target = side.authorize_url
+        for _ in range(8):
+            answer = browser.get(target)
+            where = answer.headers.get("location", "")
+            if answer.status_code not in (302, 303) or not where:
+                raise RuntimeError(f"{PEER} sign-in: {answer.status_code} {answer.text[:300]}")
+            if where.startswith(RP_REDIRECT):
+                load.check_redirect(answer.status_code, where, side.back)
+                break
+            target = where.removeprefix(side.issuer)
+        else:
+            raise RuntimeError(f"{PEER} sign-in: no code after 8 redirects")
+        cookies = [
+            f"{cookie.name}={cookie.value}" for cookie in browser.cookies.jar if cookie.path == "/"
+        ]
+    if not cookies:
+        raise RuntimeError(f"{PEER} sign-in set no session cookie")
+    return "; ".join(cookies)
+
+
+def bench_peer(args: argparse.Namespace, workdir: Path) -> tuple[list[Measured], dict[str, Any]]:
+    """The OpenID Connect scenarios against node oidc-provider on the server's core: the rows
+    and what the report says of the peer (versions, memory, or why it was not measured)."""
+    why = ensure_peer()
+    if why is not None:
+        progress(f"{PEER} not measured: {why}")
+        return [], {"missing": why}
+    try:
+        with serve_peer(workdir) as side:
+            progress(
+                f"{PEER} {side.versions[PEER]} (node {side.versions['node']}) pid"
+                f" {side.server.pid} on {side.server.url}; probing"
+            )
+            oidc_probe(side)
+            idle = memory_mb(side.server.pid)
+            results = oidc_scenarios(side, args, workdir)
+            return results, {
+                "versions": side.versions,
+                "idle": idle,
+                "after": memory_mb(side.server.pid),
+            }
+    except (RuntimeError, OSError, AssertionError, KeyError, ValueError, httpx.HTTPError) as error:
+        progress(f"{PEER} failed: {error!r}")
+        return [], {"missing": f"it failed: {str(error)[:300]}"}
+
+
 # ============================================================================ scenarios
 
 
@@ -1261,8 +1883,10 @@ def refresh_spec(fixture: Fixture, connections: int, duration: float) -> dict[st
 def bench_database(
     database: str, args: argparse.Namespace, workdir: Path
 ) -> tuple[list[Measured], dict[str, Any]]:
-    """Every scenario against one server on a fresh ``database``; also its memory after load."""
+    """The selected scenarios (``args.only``) against one server on a fresh ``database``; also
+    its memory after load."""
     results: list[Measured] = []
+    only = args.only
     with database_url(database, workdir) as url:
         progress(f"{database}: preparing {args.connections * 3} refresh families")
         fixture = prepare(
@@ -1275,6 +1899,9 @@ def bench_database(
         with serve(fixture, workdir) as server:
             progress(f"{database}: tessera serve pid {server.pid} on {server.url}; probing")
             probe(server, fixture)
+            side = tessera_side(fixture, server, workdir)
+            if "oidc" in only:
+                oidc_probe(side)
             rss_idle = memory_mb(server.pid)
             common = {
                 "fixture": fixture,
@@ -1284,72 +1911,97 @@ def bench_database(
                 "workdir": workdir,
             }
             requests = requests_for(fixture)
-            names = ["client_credentials grant", "introspection (access token)"]
-            if database == SQLITE:
-                names.insert(0, "JWKS")
-            for name in names:
-                progress(f"{database}: {name} (wrk)")
-                with server_errors(server) as seen:
-                    results.append(run_wrk(server, requests[name], scenario=name, **common))
-                results[-1].server_log = seen
-            if database == SQLITE:
-                progress(f"{database}: JWKS (Python driver, to compare with wrk)")
-                with server_errors(server) as seen:
-                    jwks, _ = run_driver(
-                        server.url,
-                        {
-                            "mode": "get",
-                            "check": "jwks",
-                            "path": "/.well-known/jwks.json",
-                            "connections": args.connections,
-                            "duration": args.duration,
-                        },
-                        scenario="JWKS, Python driver",
-                        database=database,
-                        warmup=args.warmup,
-                        workdir=workdir,
-                        server_pid=server.pid,
-                    )
-                jwks.server_log = seen
-                results.append(jwks)
-            progress(f"{database}: refresh_token grant (Python driver, one chain per connection)")
-            with server_errors(server) as seen:
-                refresh, _ = run_driver(
-                    server.url,
-                    refresh_spec(fixture, args.connections, args.duration),
-                    scenario="refresh_token grant",
-                    database=database,
-                    warmup=args.warmup,
-                    workdir=workdir,
-                    server_pid=server.pid,
-                )
-            refresh.server_log = seen
-            results.append(refresh)
+            if "tokens" in only:
+                results += token_scenarios(database, args, workdir, server, fixture, common)
+            if "oidc" in only:
+                results += oidc_scenarios(side, args, workdir)
             memory = {"idle": rss_idle, "after": memory_mb(server.pid)}
-            # Last, so the token scenarios' memory above is theirs alone: every concurrent
-            # argon2id verification holds its own 19 MiB, which the allocator keeps afterwards.
-            name = "password grant (argon2id)"
-            progress(f"{database}: {name} (wrk, {PASSWORD_CONNECTIONS} connections)")
-            with server_errors(server) as seen:
-                results.append(
-                    run_wrk(
-                        server,
-                        requests[name],
-                        scenario=name,
-                        **{**common, "connections": PASSWORD_CONNECTIONS},
+            if "passwords" in only:
+                # Last, so the scenarios' memory above is theirs alone: every concurrent
+                # argon2id verification holds its own 19 MiB, which the allocator keeps.
+                name = "password grant (argon2id)"
+                progress(f"{database}: {name} (wrk, {PASSWORD_CONNECTIONS} connections)")
+                with server_errors(server) as seen:
+                    results.append(
+                        run_wrk(
+                            server,
+                            requests[name],
+                            scenario=name,
+                            **{**common, "connections": PASSWORD_CONNECTIONS},
+                        )
                     )
-                )
-            results[-1].server_log = seen
-            memory["after passwords"] = memory_mb(server.pid)
+                results[-1].server_log = seen
+                memory["after passwords"] = memory_mb(server.pid)
+    targets = {
+        ("client_credentials grant", SQLITE): TARGET_CC,
+        ("client_credentials grant", POSTGRES): TARGET_CC,
+        ("refresh_token grant", POSTGRES): TARGET_REFRESH_PG,
+        **{(CODE_GRANT, name): TARGET_CODE for name in (SQLITE, POSTGRES)},
+        **{(SSO_HOP, name): TARGET_SSO for name in (SQLITE, POSTGRES)},
+        **{(USERINFO, name): TARGET_USERINFO for name in (SQLITE, POSTGRES)},
+    }
     for measured in results:
-        if measured.scenario == "client_credentials grant":
-            measured.target, measured.met = f"≥ {TARGET_CC:,}/s", measured.rps >= TARGET_CC
-        elif measured.scenario == "refresh_token grant" and database == POSTGRES:
-            measured.target = f"≥ {TARGET_REFRESH_PG:,}/s"
-            measured.met = measured.rps >= TARGET_REFRESH_PG
+        target = targets.get((measured.scenario, measured.database))
+        if target is not None:
+            measured.target, measured.met = f"≥ {target:,}/s", measured.rps >= target
         if measured.error_count:
             measured.met = False if measured.met is not None else None
     return results, memory
+
+
+def token_scenarios(
+    database: str,
+    args: argparse.Namespace,
+    workdir: Path,
+    server: Server,
+    fixture: Fixture,
+    common: dict[str, Any],
+) -> list[Measured]:
+    """client_credentials, introspection, JWKS (wrk and the driver) and refresh grants."""
+    results: list[Measured] = []
+    requests = requests_for(fixture)
+    names = ["client_credentials grant", "introspection (access token)"]
+    if database == SQLITE:
+        names.insert(0, "JWKS")
+    for name in names:
+        progress(f"{database}: {name} (wrk)")
+        with server_errors(server) as seen:
+            results.append(run_wrk(server, requests[name], scenario=name, **common))
+        results[-1].server_log = seen
+    if database == SQLITE:
+        progress(f"{database}: JWKS (Python driver, to compare with wrk)")
+        with server_errors(server) as seen:
+            jwks, _ = run_driver(
+                server.url,
+                {
+                    "mode": "get",
+                    "check": "jwks",
+                    "path": "/.well-known/jwks.json",
+                    "connections": args.connections,
+                    "duration": args.duration,
+                },
+                scenario="JWKS, Python driver",
+                database=database,
+                warmup=args.warmup,
+                workdir=workdir,
+                server_pid=server.pid,
+            )
+        jwks.server_log = seen
+        results.append(jwks)
+    progress(f"{database}: refresh_token grant (Python driver, one chain per connection)")
+    with server_errors(server) as seen:
+        refresh, _ = run_driver(
+            server.url,
+            refresh_spec(fixture, args.connections, args.duration),
+            scenario="refresh_token grant",
+            database=database,
+            warmup=args.warmup,
+            workdir=workdir,
+            server_pid=server.pid,
+        )
+    refresh.server_log = seen
+    results.append(refresh)
+    return results
 
 
 def driver_ceiling(args: argparse.Namespace, workdir: Path) -> Measured:
@@ -1433,7 +2085,9 @@ def wrk_version() -> str:
     return (done.stdout or done.stderr).splitlines()[0].split(" [")[0]
 
 
-def machine_lines(load_before: str, load_after: str) -> list[str]:
+def machine_lines(
+    load_before: str, load_after: str, peer: dict[str, str] | None = None
+) -> list[str]:
     versions = ", ".join(
         f"{name} {installed(name)}"
         for name in (
@@ -1464,6 +2118,11 @@ def machine_lines(load_before: str, load_after: str) -> list[str]:
         f"| databases | SQLite {sqlite3.sqlite_version} (WAL) · PostgreSQL {postgres_version()}"
         " (127.0.0.1, unpinned) |",
         f"| load | {wrk_version()} · bench/idp_load.py (asyncio streams) |",
+        *(
+            [f"| peer | {PEER} {peer.get(PEER, '?')}, Node.js {peer.get('node', '?')} |"]
+            if peer
+            else []
+        ),
         "",
     ]
 
@@ -1574,7 +2233,11 @@ def keycloak_lines(
 def error_lines(results: Sequence[Measured]) -> list[str]:
     bad = [item for item in results if item.error_count]
     if not bad:
-        return ["Every answer in every measured window was 200 and well-formed.", ""]
+        return [
+            "Every answer in every measured window was right (200 and well-formed, or the"
+            " SSO hop's 303).",
+            "",
+        ]
     lines = ["## Errors (answers that were not 200 and well-formed)", ""]
     for item in bad:
         counts = ", ".join(f"{kind} × {count}" for kind, count in item.errors.most_common())
@@ -1582,6 +2245,83 @@ def error_lines(results: Sequence[Measured]) -> list[str]:
         lines += [f"  - e.g. `{sample}`" for sample in item.samples[:3]]
         lines += [f"  - server log: `{line}`" for line in item.server_log]
     return [*lines, ""]
+
+
+def note_lines(results: Sequence[Measured]) -> list[str]:
+    noted = [item for item in results if item.note]
+    if not noted:
+        return []
+    return [
+        *(f"- Note: {item.scenario} ({item.database}): {item.note}." for item in noted),
+        "",
+    ]
+
+
+def oidc_lines(
+    results: Sequence[Measured], peers: Sequence[Measured], peer: dict[str, Any]
+) -> list[str]:
+    """The OpenID Connect scenarios, Tessera beside node oidc-provider measured in the same run:
+    the ratio is Tessera's rate over the peer's (≥ 1.0× is the goal)."""
+    versions = peer.get("versions") or {}
+    described = (
+        f"{PEER} {versions.get(PEER, '?')} on Node.js {versions.get('node', '?')}"
+        if versions
+        else PEER
+    )
+    lines = [
+        f"## OpenID Connect, side by side with node {PEER}",
+        "",
+        f"Both servers one process pinned to CPU {SERVER_CPU}, the load from CPU {LOAD_CPU}, the"
+        " same connections, requests and checks, one after the other in this run. The relying"
+        " party is a confidential client (client_secret_basic) allowed the authorization_code"
+        " and refresh_token grants, PKCE S256 required; the person signed in once (a provider"
+        f" session); scope `{OIDC_SCOPE}`; ID tokens RS256 (RSA 2048) on both. **Code grant**:"
+        " each request redeems a fresh code with its PKCE verifier; a right answer has an"
+        " access token, a compact ID token and a refresh token. Tessera's codes are minted"
+        " through its own service just before each window (as its SSO hop issues them, for the"
+        f" same session); {PEER}'s are collected from SSO hops just before (it has no other way"
+        " in); codes live 60 s on both. **SSO hop**: `GET` of the authorization endpoint with the"
+        " session cookie; a right answer is a 303 to the redirect URI with `code`, the `state`"
+        " and `iss` (checked by wrk's Lua on every answer). **UserInfo**: `GET` with one access"
+        " token; a right answer is 200 with the user's `sub`.",
+        "",
+        f"Not the same work: Tessera keeps everything in its database (codes, sessions, refresh"
+        " families, audit rows) and its access tokens are ES256 JWTs (a code grant signs two"
+        f" JWTs); {described} keeps everything in process memory (its own in-memory adapter"
+        " class, with its bound raised from ~1,000 entries so that collected codes are not"
+        " evicted before use), persists nothing, and its access tokens for UserInfo are opaque"
+        " (one signature per code grant).",
+        "",
+        f"| scenario | db | Tessera req/s | p50 ms | p99 ms | {PEER} req/s | p50 ms | p99 ms |"
+        f" Tessera / {PEER} | target | met? |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
+    theirs = {item.scenario: item for item in peers}
+    for item in results:
+        if item.scenario not in OIDC_SCENARIOS:
+            continue
+        other = theirs.get(item.scenario)
+        if other is not None:
+            ratio = f"**{item.rps / other.rps:.2f}×**" if other.rps else "—"
+            figures = f"{other.rps:,.0f} | {other.p50_ms:.2f} | {other.p99_ms:.2f}"
+        else:
+            ratio, figures = "—", "— | — | —"
+        lines.append(
+            f"| {item.scenario} | {item.database} | {item.rps:,.0f} | {item.p50_ms:.2f} |"
+            f" {item.p99_ms:.2f} | {figures} | {ratio} | {item.target} | {verdict(item)} |"
+        )
+    lines.append("")
+    if "missing" in peer:
+        lines += [f"{PEER} was not measured: {peer['missing']}. Tessera's figures stand alone.", ""]
+    elif "after" in peer:
+        idle, _ = peer["idle"]
+        rss, hwm = peer["after"]
+        lines += [
+            f"{PEER}'s memory: VmRSS {idle:.0f} MB idle, {rss:.0f} MB after its load (peak"
+            f" {hwm:.0f} MB) — everything it issued is in there.",
+            "",
+        ]
+    return lines
 
 
 # ============================================================================ main
@@ -1614,58 +2354,91 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, help=f"warm-up seconds (default {WARMUP})")
     parser.add_argument("--connections", type=int, default=CONNECTIONS, help="connections")
     parser.add_argument("--out", type=Path, help="also write the markdown report here")
+    parser.add_argument(
+        "--only",
+        type=_groups,
+        default=frozenset(GROUPS),
+        metavar="GROUP[,GROUP…]",
+        help=f"run only these groups of scenarios: {', '.join(GROUPS)} (default: all)",
+    )
+    parser.add_argument(
+        "--no-peer", action="store_true", help=f"do not measure node {PEER} (the oidc group's peer)"
+    )
     args = parser.parse_args(argv)
     args.duration = args.duration or (QUICK_DURATION if args.quick else DURATION)
     args.warmup = args.warmup or (QUICK_WARMUP if args.quick else WARMUP)
     if (os.cpu_count() or 1) < 2:
         raise SystemExit("the bench needs two CPUs: one for the server, one for the load")
+    only = args.only
     ensure_wrk()
     started = time.monotonic()
     load_before = loadavg()
 
     results: list[Measured] = []
+    peers: list[Measured] = []
+    peer: dict[str, Any] = {}
     memory: dict[str, dict[str, tuple[float, float]]] = {}
-    progress(f"argon2id: verifications/s on CPU {SERVER_CPU}, configured and Keycloak's")
-    rates = [
-        argon2_rate("configured (OWASP)", CONFIGURED_ARGON2, args.duration),
-        argon2_rate("Keycloak's", KEYCLOAK_ARGON2, args.duration),
-    ]
+    rates: list[Argon2Rate] = []
+    mfa: list[MfaRate] = []
+    if "passwords" in only:
+        progress(f"argon2id: verifications/s on CPU {SERVER_CPU}, configured and Keycloak's")
+        rates = [
+            argon2_rate("configured (OWASP)", CONFIGURED_ARGON2, args.duration),
+            argon2_rate("Keycloak's", KEYCLOAK_ARGON2, args.duration),
+        ]
     with tempfile.TemporaryDirectory(prefix="tessera-idp-bench-") as temporary:
         workdir = Path(temporary)
-        progress(f"MFA: TOTP verifications/s on CPU {SERVER_CPU}, pyotp alone and Tessera's")
-        mfa = mfa_rates(args.duration, workdir)
-        progress("driver ceiling: refresh-shaped load against a canned server")
-        ceiling = driver_ceiling(args, workdir)
-        for database in (SQLITE, POSTGRES):
-            measured, memory[database] = bench_database(database, args, workdir)
-            results += measured
-    results.append(ceiling)
+        if "mfa" in only:
+            progress(f"MFA: TOTP verifications/s on CPU {SERVER_CPU}, pyotp alone and Tessera's")
+            mfa = mfa_rates(args.duration, workdir)
+        if "ceiling" in only:
+            progress("driver ceiling: refresh-shaped load against a canned server")
+            results.append(driver_ceiling(args, workdir))
+        if only & {"tokens", "passwords", "oidc"}:
+            for database in (SQLITE, POSTGRES):
+                measured, memory[database] = bench_database(database, args, workdir)
+                results += measured
+        if "oidc" in only:
+            if args.no_peer:
+                peer = {"missing": "--no-peer was given"}
+            else:
+                peers, peer = bench_peer(args, workdir)
     results.sort(key=lambda item: (ORDER.index(item.scenario), item.database != SQLITE))
+    everything = [*results, *peers]
 
     lines = [
         "# Tessera identity provider benchmark",
         "",
         f"`tessera serve`, one uvicorn worker, pinned to CPU {SERVER_CPU}; load from CPU"
         f" {LOAD_CPU}. {args.connections} keep-alive connections, {args.warmup} s warm-up then"
-        f" {args.duration} s measured per scenario; req/s counts only answers that were 200 and"
-        " well-formed (a token answer with a compact JWT, `active: true`, a key set). Latency"
-        " is per request, closed loop. Refresh: one rotating chain per connection (each"
+        f" {args.duration} s measured per scenario; req/s counts only answers that were right"
+        " (200 and well-formed — a token answer with a compact JWT, `active: true`, a key set —"
+        " or, for an SSO hop, a 303 to the client with a code, the state and the issuer)."
+        " Latency is per request, closed loop. Refresh: one rotating chain per connection (each"
         " request sends the token the previous answer returned), a user-bound family of a"
         " confidential client. Introspection asks about an ES256 access token.",
         "",
         *results_table(results),
-        *error_lines(results),
-        *password_lines(rates, results, memory),
-        *mfa_lines(mfa),
-        *memory_lines(memory),
-        *keycloak_lines(results, memory, rates),
-        "## Is the load generator the bottleneck?",
-        "",
-        _driver_note(results),
-        "",
-        *cpu_table(results),
-        *machine_lines(load_before, loadavg()),
-        f"{'quick' if args.quick else 'full'} run, {time.monotonic() - started:.0f} s in all.",
+        *error_lines(everything),
+        *note_lines(everything),
+    ]
+    if "oidc" in only:
+        lines += oidc_lines(results, peers, peer)
+    if "passwords" in only:
+        lines += password_lines(rates, results, memory)
+    if mfa:
+        lines += mfa_lines(mfa)
+    if memory:
+        lines += memory_lines(memory)
+    if only >= {"tokens", "passwords"}:
+        lines += keycloak_lines(results, memory, rates)
+    if only & {"tokens", "ceiling"}:
+        lines += ["## Is the load generator the bottleneck?", "", _driver_note(results), ""]
+    lines += [
+        *cpu_table(everything),
+        *machine_lines(load_before, loadavg(), peer.get("versions")),
+        f"{'quick' if args.quick else 'full'} run ({', '.join(g for g in GROUPS if g in only)}),"
+        f" {time.monotonic() - started:.0f} s in all.",
         "",
     ]
     report = "\n".join(lines)
@@ -1673,6 +2446,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.out:
         args.out.write_text(report)
     return 0
+
+
+def _groups(text: str) -> frozenset[str]:
+    """``--only``'s value: comma-separated names of GROUPS."""
+    chosen = frozenset(part.strip() for part in text.split(",") if part.strip())
+    unknown = chosen - set(GROUPS)
+    if not chosen or unknown:
+        named = ", ".join(sorted(unknown)) or "(none)"
+        raise argparse.ArgumentTypeError(f"unknown group {named}; choose from {', '.join(GROUPS)}")
+    return chosen
 
 
 def _driver_note(results: Sequence[Measured]) -> str:

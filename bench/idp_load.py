@@ -1,10 +1,12 @@
 """The Python half of the identity-provider benchmark's load: a closed-loop HTTP/1.1 driver for
-refresh-token chains (and GETs), a canned server that measures the driver's own ceiling, and the
-response checks both the driver and the benchmark's probe use.
+refresh-token chains, authorization codes and GETs, a canned server that measures the driver's
+own ceiling, and the response checks both the driver and the benchmark's probe use.
 
 wrk drives the stateless scenarios; a refresh chain is stateful (every request must send the
 token the previous answer returned, or reuse detection revokes the family), which wrk's Lua
 makes awkward, so this driver keeps one chain per keep-alive connection on raw asyncio streams.
+An authorization code is redeemable once, so the code grant takes each code of a pool once
+(``codes``); ``authorize`` sends SSO hops and keeps the codes they give, for that pool.
 
     python bench/idp_load.py drive SPEC.json        # a run; prints one JSON result line
     python bench/idp_load.py canned --port 8123     # a server that answers every request at once
@@ -22,10 +24,11 @@ import os
 import resource
 import sys
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
@@ -87,8 +90,55 @@ def check_jwks(body: bytes) -> dict[str, Any]:
     return answer
 
 
+def check_code_tokens(body: bytes) -> dict[str, Any]:
+    """The answer to an authorization_code grant with the ``openid`` scope: an access token (any
+    format: oidc-provider's are opaque), a compact-JWS ID token and a refresh token."""
+    answer = _json_object(body)
+    access = answer.get("access_token")
+    if not isinstance(access, str) or len(access) < 20:
+        raise Malformed("no access_token")
+    if answer.get("token_type") != "Bearer" or not isinstance(answer.get("expires_in"), int):
+        raise Malformed("token_type/expires_in wrong")
+    id_token = answer.get("id_token")
+    if not isinstance(id_token, str) or id_token.count(".") != 2:
+        raise Malformed("no compact JWT id_token")
+    refresh = answer.get("refresh_token")
+    if not isinstance(refresh, str) or len(refresh) < 20:
+        raise Malformed("no refresh_token")
+    return answer
+
+
+def check_userinfo(body: bytes, sub: str) -> dict[str, Any]:
+    """A UserInfo answer about ``sub``."""
+    answer = _json_object(body)
+    if answer.get("sub") != sub:
+        raise Malformed("not the expected sub")
+    return answer
+
+
+def check_redirect(status: int, location: str | None, back: dict[str, str]) -> str:
+    """An authorization answer: a 303 to the client's ``redirect_uri`` carrying a code, the
+    request's ``state`` and the issuer (RFC 9207 ``iss``); returns the code."""
+    if status != 303:
+        raise Malformed(f"status {status}, not 303")
+    if not location or not location.startswith(back["redirect_uri"] + "?"):
+        raise Malformed("not a redirect to the client")
+    query = parse_qs(urlsplit(location).query)
+    if "error" in query:
+        raise Malformed(f"error {query['error'][0]}")
+    code = query.get("code", [""])
+    if len(code) != 1 or len(code[0]) < 20:
+        raise Malformed("no code")
+    if query.get("state") != [back["state"]]:
+        raise Malformed("state not echoed")
+    if query.get("iss") != [back["issuer"]]:
+        raise Malformed("iss missing or wrong")
+    return code[0]
+
+
 CHECKS: dict[str, Callable[[bytes], Any]] = {
     "token": check_token,
+    "code_tokens": check_code_tokens,
     "introspection": check_introspection,
     "jwks": check_jwks,
 }
@@ -171,6 +221,8 @@ class DriveResult:
     cpu_seconds: float = 0.0
     chains: list[str] = field(default_factory=list)  # refresh mode: each chain's latest token
     spares: list[str] = field(default_factory=list)  # refresh mode: spare families left
+    codes: list[str] = field(default_factory=list)  # authorize mode: the codes kept
+    exhausted: bool = False  # codes mode: the pool ran out before the time was up
 
     def error(self, kind: str, sample: str) -> None:
         self.errors[kind] += 1
@@ -189,6 +241,8 @@ class DriveResult:
             "p99_ms": percentile(ordered, 99) / 1e6,
             "chains": self.chains,
             "spares": self.spares,
+            "codes": self.codes,
+            "exhausted": self.exhausted,
         }
 
 
@@ -209,6 +263,11 @@ class _Connection:
         self.writer: asyncio.StreamWriter | None = None
 
     async def exchange(self, request: bytes) -> tuple[int, bytes]:
+        status, _, body = await self.exchange_head(request)
+        return status, body
+
+    async def exchange_head(self, request: bytes) -> tuple[int, bytes, bytes]:
+        """(status, head, body): the head is the status line and headers, as sent."""
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         assert self.reader is not None
@@ -223,7 +282,7 @@ class _Connection:
         body = await self.reader.readexactly(int(head[start + 17 : end]))
         if b"\r\nconnection: close" in lower:
             await self.close()
-        return status, body
+        return status, head, body
 
     async def close(self) -> None:
         if self.writer is not None:
@@ -233,10 +292,28 @@ class _Connection:
         self.reader = self.writer = None
 
 
-def _request(method: str, path: str, host: str, authorization: str | None, body: str) -> bytes:
+def location_of(head: bytes) -> str | None:
+    """The Location header of an answer's head, if any."""
+    start = head.lower().find(b"\r\nlocation:")
+    if start < 0:
+        return None
+    end = head.find(b"\r\n", start + 2)
+    return head[start + 11 : end if end >= 0 else len(head)].strip().decode("latin-1")
+
+
+def _request(
+    method: str,
+    path: str,
+    host: str,
+    authorization: str | None,
+    body: str,
+    cookie: str | None = None,
+) -> bytes:
     lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", "User-Agent: tessera-idp-bench"]
     if authorization:
         lines.append(f"Authorization: {authorization}")
+    if cookie:
+        lines.append(f"Cookie: {cookie}")
     if method == "POST":
         lines += [f"Content-Type: {FORM}", f"Content-Length: {len(body)}"]
     return ("\r\n".join(lines) + "\r\n\r\n" + body).encode()
@@ -246,23 +323,32 @@ async def drive(spec: dict[str, Any]) -> DriveResult:
     """Run ``spec`` (see :func:`main`) and return what the measured window saw.
 
     ``mode`` is ``refresh`` (one chain per connection: each request sends the refresh token the
-    previous answer returned; a broken chain takes a spare family) or ``get`` (a GET of
-    ``path`` checked by ``check``). The loop is closed: each connection sends its next request
-    when the previous answer has arrived and been checked.
+    previous answer returned; a broken chain takes a spare family), ``get`` (a GET of ``path``
+    checked by ``check``: ``jwks``, ``userinfo`` of ``sub``, …), ``codes`` (an
+    authorization_code grant for each code of ``codes``, oldest first, the rest of the form in
+    ``form``, until time is up or none is left: ``exhausted``) or ``authorize`` (a GET of
+    ``path`` with ``cookie``, answered by a 303 to ``back``'s redirect URI with a code; with
+    ``keep`` the codes are kept, up to ``count``). The loop is closed: each connection sends
+    its next request when the previous answer has arrived and been checked.
     """
     host, port, path = spec["host"], spec["port"], spec["path"]
     connections: int = spec["connections"]
     limit: int | None = spec.get("max_requests")
     authorization = spec.get("authorization")
-    refresh = spec["mode"] == "refresh"
-    check = CHECKS[spec.get("check", "jwks")]
+    mode = spec["mode"]
+    refresh = mode == "refresh"
+    expected = 303 if mode == "authorize" else 200
+    check = _get_check(spec)
     spares: list[str] = list(spec.get("spares", ()))
     tokens: list[str] = list(spec.get("tokens", ()))
     if refresh and len(tokens) < connections:
         raise ValueError(f"refresh mode needs {connections} chains, got {len(tokens)}")
     result = DriveResult(chains=tokens[:connections] if refresh else [], spares=spares)
+    pool: deque[str] = deque(spec.get("codes", ()))
+    keep: bool = spec.get("keep", False)
+    wanted: int | None = spec.get("count")
     host_header = f"{host}:{port}"
-    get_request = _request("GET", path, host_header, authorization, "")
+    get_request = _request("GET", path, host_header, authorization, "", spec.get("cookie"))
     started = time.perf_counter()
     deadline = started + spec["duration"]
     latencies = result.latencies_ns
@@ -272,22 +358,30 @@ async def drive(spec: dict[str, Any]) -> DriveResult:
         sent = 0
         try:
             while time.perf_counter() < deadline and (limit is None or sent < limit):
+                if wanted is not None and len(result.codes) >= wanted:
+                    return
                 sent += 1
                 if refresh:
                     token = result.chains[slot]
                     body = f"grant_type=refresh_token&refresh_token={token}"
                     request = _request("POST", path, host_header, authorization, body)
+                elif mode == "codes":
+                    if not pool:
+                        result.exhausted = True
+                        return
+                    body = f"{spec['form']}&code={pool.popleft()}"
+                    request = _request("POST", path, host_header, authorization, body)
                 else:
                     request = get_request
                 began = time.perf_counter_ns()
                 try:
-                    status, answer = await connection.exchange(request)
+                    status, head, answer = await connection.exchange_head(request)
                 except (OSError, asyncio.IncompleteReadError, ConnectionError) as error:
                     result.error("socket", repr(error))
                     await connection.close()
                     continue
                 latencies.append(time.perf_counter_ns() - began)
-                if status != 200:
+                if status != expected:
                     result.error(str(status), answer.decode(errors="replace"))
                     if refresh and not _next_chain(result, slot, spares):
                         return
@@ -295,6 +389,10 @@ async def drive(spec: dict[str, Any]) -> DriveResult:
                 try:
                     if refresh:
                         result.chains[slot] = check_refresh(answer, token)
+                    elif mode == "authorize":
+                        code = check_redirect(status, location_of(head), spec["back"])
+                        if keep:
+                            result.codes.append(code)
                     else:
                         check(answer)
                 except Malformed as error:
@@ -311,6 +409,15 @@ async def drive(spec: dict[str, Any]) -> DriveResult:
     result.seconds = time.perf_counter() - started
     result.cpu_seconds = _own_cpu() - cpu_before
     return result
+
+
+def _get_check(spec: dict[str, Any]) -> Callable[[bytes], Any]:
+    """The check of a ``get`` or ``codes`` answer the spec names."""
+    name = spec.get("check", "code_tokens" if spec["mode"] == "codes" else "jwks")
+    if name == "userinfo":
+        sub = spec["sub"]
+        return lambda body: check_userinfo(body, sub)
+    return CHECKS[name]
 
 
 def _next_chain(result: DriveResult, slot: int, spares: list[str]) -> bool:

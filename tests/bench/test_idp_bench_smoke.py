@@ -167,7 +167,7 @@ def test_wrk_output_is_parsed_and_errors_counted() -> None:
             "tessera.p99_us 9000.0",
             "tessera.socket 0 1 0 2 10",
             "tessera.code 500 7",
-            "tessera.code 200 3",
+            "tessera.code malformed 200 3",
             'tessera.sample {"error":"server_error"}',
         ]
     )

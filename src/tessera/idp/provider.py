@@ -20,6 +20,7 @@ from .services.authorization_codes import AuthorizationCodes
 from .services.backchannel import BackchannelLogout
 from .services.browser_sessions import BrowserSessions
 from .services.challenges import Challenges
+from .services.client_assertions import ClientAssertions
 from .services.clients import ClientCache
 from .services.id_tokens import IdTokenIssuer
 from .services.keyring import Keyring
@@ -57,6 +58,7 @@ class Provider:
         self.sessions = BrowserSessions(self.master, settings)
         self.backchannel = BackchannelLogout(self.keyring, self.database, settings)
         self.clients = ClientCache(ttl=settings.client_cache_ttl)
+        self.client_assertions = ClientAssertions(settings.issuer)
         if fanout is None and settings.redis_url:
             from .cache.fanout import RedisFanout
 
@@ -71,10 +73,12 @@ class Provider:
         *,
         audience: str | jose.AnyAudience,
         realm: str,
-        check_revocation: Literal["always", "sensitive"] = "always",
+        check_revocation: Literal["always", "sensitive", "by the route"] = "always",
     ) -> Guard:
         """The guard of one family of the provider's own routes: its access tokens (its issuer,
-        algorithm and ``at+jwt``), keys from the keyring, revocation from the database.
+        algorithm and ``at+jwt``), keys from the keyring, revocation from the database — or,
+        ``"by the route"``, left to a route that reads the database anyway and checks it in its
+        own transaction (:meth:`~tessera.idp.services.revocation.Revocations.is_revoked`).
 
         >>> provider = Provider(Settings(database_url="sqlite://", master_key="A" * 43))
         >>> provider.guard(audience=jose.ANY_AUDIENCE, realm="tessera").realm
@@ -87,8 +91,12 @@ class Provider:
             algorithms=[self.settings.signing_alg],
             typ=ACCESS_TOKEN_TYP,
             require=("exp", "iat", "sub"),
-            revocation=DatabaseRevocations(self.database, self.revocations),
-            check_revocation=check_revocation,
+            revocation=(
+                None
+                if check_revocation == "by the route"
+                else DatabaseRevocations(self.database, self.revocations)
+            ),
+            check_revocation="always" if check_revocation == "by the route" else check_revocation,
             realm=realm,
         )
 

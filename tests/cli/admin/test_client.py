@@ -5,9 +5,11 @@ as the operator, never with the secret."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
+from tessera import jose
 from tessera.idp.errors import OAuthError
 from tessera.idp.provider import Provider
 from tessera.idp.services.clients import SECRET_PURPOSE, authenticate_client
@@ -41,6 +43,7 @@ CLIENT_FIELDS = {
     "backchannel_logout_uri",
     "id_token_signed_response_alg",
     "token_endpoint_auth_method",
+    "jwks",
     "created_at",
 }
 # A confidential client's secret, once: as ``secret`` and as OAuth names it.
@@ -329,7 +332,7 @@ def test_refusals(admin: Admin) -> None:
         admin("client", "update", "-t", "acme", made["id"]),
         2,
         "nothing to change: give --name, --scope, --default-scope, --redirect-uri,"
-        " --post-logout-redirect-uri, --backchannel-logout-uri, --disable or --enable",
+        " --post-logout-redirect-uri, --backchannel-logout-uri, --jwks, --disable or --enable",
     )
 
 
@@ -490,3 +493,118 @@ def client_row_audience(provider: Provider, client_id: str) -> str:
         client = session.get(Client, client_id)
         assert client is not None
         return client.audience
+
+
+def jwks_file(directory: Path, *keys: jose.Key, name: str = "client.jwks.json") -> Path:
+    """A JSON file of the public JWK Set of ``keys``."""
+    path = directory / name
+    path.write_text(json.dumps({"keys": [key.public().to_jwk() for key in keys]}))
+    return path
+
+
+def test_a_client_created_with_jwks_has_no_secret_and_its_keys_are_replaced(
+    admin: Admin, provider: Provider, tmp_path: Path
+) -> None:
+    add_tenant(admin)
+    first, second = jose.Key.generate("ES256", kid="k1"), jose.Key.generate("EdDSA", kid="k2")
+    made = document(
+        admin(
+            "client",
+            "create",
+            "-t",
+            "acme",
+            *BILLING,
+            "--jwks",
+            str(jwks_file(tmp_path, first)),
+            "--json",
+        )
+    )
+    assert made.keys() == CLIENT_FIELDS | CREDENTIALS
+    assert (made["secret"], made["client_secret"], made["confidential"]) == (None, None, True)
+    assert made["token_endpoint_auth_method"] == "private_key_jwt"
+    assert made["jwks"] == {"keys": [first.public().to_jwk()]}
+    assert stored_hash(provider, made["id"]) is None
+    assert not authenticates(provider, made["id"], None)  # never by its id alone
+    (created,) = events(provider, "client.created")
+    assert json.loads(created.details)["after"]["jwks"] == [
+        {"kid": "k1", "thumbprint": first.thumbprint()}
+    ]
+    refused(
+        admin("client", "rotate-secret", "-t", "acme", made["id"]),
+        2,
+        "a client of private_key_jwt has no secret: it uses its keys",
+    )
+    text = ok(admin("client", "show", "-t", "acme", made["id"]))
+    assert "kid k1" in text.stdout and "private_key_jwt" in text.stdout
+
+    replaced = jwks_file(tmp_path, second, first, name="next.json")
+    changed = document(
+        admin("client", "update", "-t", "acme", made["id"], "--jwks", str(replaced), "--json")
+    )
+    assert changed["updated"] == ["jwks"]
+    assert [key["kid"] for key in changed["jwks"]["keys"]] == ["k2", "k1"]
+    (updated,) = events(provider, "client.updated")
+    assert json.loads(updated.details) == {
+        "before": {"jwks": [{"kid": "k1", "thumbprint": first.thumbprint()}]},
+        "after": {
+            "jwks": [
+                {"kid": "k2", "thumbprint": second.thumbprint()},
+                {"kid": "k1", "thumbprint": first.thumbprint()},
+            ]
+        },
+    }
+    # The log names the keys; the keys themselves are in the client's row only.
+    for key in (first, second):
+        assert key.public().to_jwk()["x"] not in created.details + updated.details
+
+
+def test_jwks_refusals(admin: Admin, provider: Provider, tmp_path: Path) -> None:
+    add_tenant(admin)
+    key = jose.Key.generate("ES256")
+    private = tmp_path / "private.json"
+    private.write_text(json.dumps({"keys": [key.to_jwk(private=True)]}))
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    for path, exit_code, message in [
+        (private, 2, "key 1 holds private members: a client registers its public keys only"),
+        (broken, 2, "the JWK Set is not a JSON object"),
+        (
+            tmp_path / "missing.json",
+            2,
+            f"cannot read JWKS file '{tmp_path / 'missing.json'}': No such file or directory",
+        ),
+    ]:
+        refused(
+            admin("client", "create", "-t", "acme", *BILLING, "--jwks", str(path)),
+            exit_code,
+            message,
+        )
+    refused(
+        admin(
+            "client",
+            "create",
+            "-t",
+            "acme",
+            "--name",
+            "Wiki",
+            "--grant",
+            "authorization_code",
+            "--redirect-uri",
+            CALLBACK,
+            "--public",
+            "--jwks",
+            str(jwks_file(tmp_path, key)),
+        ),
+        2,
+        "a client with a JWK Set is confidential (it authenticates with its keys)",
+    )
+    assert [event for event, _, _ in admin_changes(provider)] == ["tenant.created"]
+
+    billing = document(admin("client", "create", "-t", "acme", *BILLING, "--json"))["id"]
+    refused(
+        admin("client", "update", "-t", "acme", billing, "--jwks", str(jwks_file(tmp_path, key))),
+        2,
+        "only a client of private_key_jwt has a JWK Set (how a client authenticates is chosen at"
+        " registration)",
+    )
+    assert events(provider, "client.updated") == []

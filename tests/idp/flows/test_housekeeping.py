@@ -15,6 +15,7 @@ from sqlalchemy import select
 from tessera.idp.config import Settings
 from tessera.idp.flows.housekeeping import (
     ENDED_SESSION_KEEP,
+    EXPIRED_ASSERTION_KEEP,
     EXPIRED_CODE_KEEP,
     REVOKED_FAMILY_KEEP,
     purge,
@@ -22,11 +23,13 @@ from tessera.idp.flows.housekeeping import (
 from tessera.idp.provider import Provider
 from tessera.idp.services.audit import AuditQuery, iter_events, record
 from tessera.idp.services.authorization_codes import CodeGrant
+from tessera.idp.services.client_assertions import Assertion, spend
 from tessera.idp.services.refresh import Refused, Rotated
 from tessera.idp.store.models import (
     AuditEvent,
     AuthorizationCode,
     BrowserSession,
+    ClientAssertion,
     RefreshFamily,
     RefreshToken,
     RevokedToken,
@@ -167,6 +170,7 @@ def test_purge_removes_only_what_can_no_longer_matter(provider: Provider, tenant
         "revoked_tokens": 1,
         "subject_not_before": 1,
         "authorization_codes": 1,
+        "client_assertions": 0,
         "browser_sessions": 2,
         "audit_events": 0,
     }
@@ -201,6 +205,7 @@ def test_purge_keeps_a_fresh_database_intact(provider: Provider, tenant: str) ->
         "revoked_tokens": 0,
         "subject_not_before": 0,
         "authorization_codes": 0,
+        "client_assertions": 0,
         "browser_sessions": 0,
         "audit_events": 0,
     }
@@ -359,3 +364,21 @@ def test_a_purged_session_takes_its_client_list_along(provider: Provider, tenant
     with provider.database.session(readonly=True) as session:
         left = set(session.scalars(select(SessionClient.session_id)))
     assert live.row.id in left and stale.row.id not in left
+
+
+def test_a_spent_assertion_id_is_kept_until_its_assertion_could_no_longer_be_used(
+    provider: Provider, tenant: str
+) -> None:
+    client = add_client(provider, tenant)
+    now = int(time.time())
+    with provider.database.session() as session:
+        for jti, expires_at in (
+            ("old", now - EXPIRED_ASSERTION_KEEP - 1),
+            ("just-expired", now - 1),  # a node whose clock is behind could still accept it
+            ("live", now + 60),
+        ):
+            spend(session, Assertion(client.id, jti, expires_at))
+    assert purge(provider, now)["client_assertions"] == 1
+    with provider.database.session(readonly=True) as session:
+        kept = set(session.scalars(select(ClientAssertion.jti)))
+    assert kept == {"just-expired", "live"}

@@ -539,6 +539,127 @@ def test_a_disabled_client_gets_no_tokens(
     assert client_credentials(http, client_id, secret)["access_token"]
 
 
+def keyed_assertion(idp: IdpServer, client_id: str, key: jose.Key) -> dict[str, str]:
+    """A client_credentials request authenticated with private_key_jwt, signed by ``key``."""
+    now = int(time.time())
+    claims = {
+        "iss": client_id,
+        "sub": client_id,
+        "aud": f"{idp.url}/oauth2/token",
+        "jti": fresh(),
+        "exp": now + 60,
+    }
+    return {
+        "grant_type": "client_credentials",
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "client_assertion": jose.jwt.encode(claims, key),
+    }
+
+
+def test_a_client_of_private_key_jwt_is_registered_with_its_keys_and_they_are_replaced(
+    idp: IdpServer, http: httpx.Client, admin: dict[str, str]
+) -> None:
+    first, second = jose.Key.generate("ES256", kid="2026-01"), jose.Key.generate("RS256")
+    clients_url = f"/admin/tenants/{TENANT}/clients"
+    response = http.post(
+        clients_url,
+        json={
+            "name": "Batch",
+            "grant_types": ["client_credentials"],
+            "audience": [AUDIENCE],
+            "allowed_scopes": ["demo:read"],
+            "default_scopes": ["demo:read"],
+            "jwks": {"keys": [first.public().to_jwk()]},
+        },
+        headers=admin,
+    )
+    assert response.status_code == 201, response.text
+    made = response.json()
+    assert made["client_secret"] is None and made["confidential"] is True
+    assert made["token_endpoint_auth_method"] == "private_key_jwt"
+    assert made["jwks"] == {"keys": [first.public().to_jwk()]}
+    url = f"{clients_url}/{made['id']}"
+    assert http.get(url, headers=admin).json() == {
+        key: value for key, value in made.items() if key != "client_secret"
+    }
+    token = http.post("/oauth2/token", data=keyed_assertion(idp, made["id"], first))
+    assert token.status_code == 200, token.text
+    assert payload(token.json()["access_token"])["sub"] == made["id"]
+    assert_problem(http.post(f"{url}/rotate-secret", headers=admin), 422)
+
+    # The keys are replaced: the old one stops working at once.
+    changed = http.patch(url, json={"jwks": {"keys": [second.public().to_jwk()]}}, headers=admin)
+    assert changed.status_code == 200, changed.text
+    assert [key["kid"] for key in changed.json()["jwks"]["keys"]] == [second.kid]
+    old = http.post("/oauth2/token", data=keyed_assertion(idp, made["id"], first))
+    assert_oauth_error(old, 401, "invalid_client")
+    new = http.post("/oauth2/token", data=keyed_assertion(idp, made["id"], second))
+    assert new.status_code == 200, new.text
+    (row,) = [
+        event
+        for event in audit_events(idp.provider)
+        if event.event == "client.updated" and event.client_id == made["id"]
+    ]
+    assert orjson.loads(row.details) == {
+        "before": {"jwks": [{"kid": "2026-01", "thumbprint": first.thumbprint()}]},
+        "after": {"jwks": [{"kid": second.kid, "thumbprint": second.thumbprint()}]},
+    }
+
+    before = row_counts(idp.provider)
+    for body in (
+        {"jwks": {"keys": [second.to_jwk(private=True)]}},
+        {"jwks": {"keys": []}},
+        {"jwks": {"keys": [{"kty": "oct", "k": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA"}]}},
+        {"jwks": "not an object"},
+    ):
+        assert_problem(http.patch(url, json=body, headers=admin), 422)
+    assert row_counts(idp.provider) == before
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        ({"jwks": {"keys": [{"kty": "EC"}]}}, "key 1: invalid JWK"),
+        ({"jwks": {"keys": ["x"]}}, "key 1 is not a JSON object"),
+        ({"jwks": {"keys": []}}, "a JWK Set holds 1 to 10 keys"),
+        ({"jwks": {}}, "a JWK Set holds 1 to 10 keys"),
+        ({"jwks": {"keys": "x"}}, "a JWK Set holds 1 to 10 keys"),
+        ({"jwks": [1]}, None),
+        ({"jwks": "{}"}, None),
+    ],
+)
+def test_an_unusable_jwk_set_is_refused_and_nothing_is_written(
+    idp: IdpServer,
+    http: httpx.Client,
+    admin: dict[str, str],
+    body: dict[str, Any],
+    detail: str | None,
+) -> None:
+    before = row_counts(idp.provider)
+    response = register(http, admin, **body)
+    assert_problem(response, 422)
+    if detail is not None:
+        assert detail in response.json()["detail"], response.text
+    assert row_counts(idp.provider) == before
+
+
+def test_keys_are_not_given_to_a_client_with_a_secret(
+    idp: IdpServer, http: httpx.Client, admin: dict[str, str]
+) -> None:
+    client_id = f"svc-{fresh()}"
+    idp.add_client(client_id, tenant_id=TENANT)
+    url = f"/admin/tenants/{TENANT}/clients/{client_id}"
+    jwks = {"keys": [jose.Key.generate("ES256").public().to_jwk()]}
+    refused = http.patch(url, json={"jwks": jwks}, headers=admin)
+    assert_problem(refused, 422)
+    assert "only a client of private_key_jwt has a JWK Set" in refused.json()["detail"]
+    read = http.get(url, headers=admin).json()
+    assert (read["jwks"], read["token_endpoint_auth_method"]) == (None, "client_secret_basic")
+    public = register(http, admin, confidential=False, jwks=jwks)
+    assert_problem(public, 422)
+    assert "a client with a JWK Set is confidential" in public.json()["detail"]
+
+
 def test_tenants_are_created_read_and_changed(http: httpx.Client, root: dict[str, str]) -> None:
     tenant_id = f"t-{fresh()}"
     response = http.post("/admin/tenants", json={"id": tenant_id, "name": "Initech"}, headers=root)

@@ -347,6 +347,7 @@ PATCHES = [
             "redirect_uris": current["redirect_uris"],
             "post_logout_redirect_uris": current["post_logout_redirect_uris"],
             "backchannel_logout_uri": current["backchannel_logout_uri"],
+            "jwks": current["jwks"],
         },
     ),
 ]

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tessera import jose
 from tessera.idp.config import Settings
 from tessera.idp.http.app import create_app
 
@@ -88,6 +89,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "post_logout_redirect_uris": ["https://app.example/bye"],
         "backchannel_logout_uri": "https://app.example/backchannel",
         "id_token_signed_response_alg": "ES256",
+        # private_key_jwt: the client then has no secret.
+        "jwks": {"keys": [jose.Key.generate("ES256").public().to_jwk()]},
     },
     ("PATCH", T + "/clients/{client_id}"): {
         "name": "Svc",
@@ -97,6 +100,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "redirect_uris": [],
         "post_logout_redirect_uris": [],
         "backchannel_logout_uri": "",
+        "jwks": None,  # unchanged (``svc`` has a secret: it cannot be given keys)
     },
     ("POST", "/admin/keys/rotate"): {"immediate": False},
 }

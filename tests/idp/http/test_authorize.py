@@ -1,6 +1,6 @@
 """The authorization endpoint and its pages over real HTTP: sign-in, SSO, prompt and max_age,
 consent, the second factor, tenants, lockout, and every way a request can be wrong. A browser is
-httpx with its cookie jar (the real-Chromium run is in tests/browser)."""
+httpx with its cookie jar (the real-Chromium run is in tests/e2e/test_browser_sso.py)."""
 
 from __future__ import annotations
 

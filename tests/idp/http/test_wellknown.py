@@ -41,7 +41,19 @@ def test_metadata_issuer_is_the_iss_of_our_tokens(
     assert set(metadata["token_endpoint_auth_methods_supported"]) == {
         "client_secret_basic",
         "client_secret_post",
+        "private_key_jwt",
+        "none",  # a public client
     }
+    # private_key_jwt assertions: asymmetric algorithms only.
+    assert set(metadata["token_endpoint_auth_signing_alg_values_supported"]) == {
+        "RS256",
+        "PS256",
+        "ES256",
+        "ES384",
+        "ES512",
+        "EdDSA",
+    }
+    assert "none" not in metadata["introspection_endpoint_auth_methods_supported"]
     # OpenID Connect requires RS256 for ID tokens; the keyring makes each key on first use.
     assert metadata["id_token_signing_alg_values_supported"][0] == "RS256"
     assert {"ES256", "EdDSA"} <= set(metadata["id_token_signing_alg_values_supported"])

@@ -1,4 +1,5 @@
-"""Migration 0002 moves an existing deployment's roles into tables, and back on downgrade."""
+"""Migration 0002 moves an existing deployment's roles into tables, and back on downgrade; the
+expand-only steps leave the rows they find as they were, and reverse."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from tessera.idp.store.database import MIGRATIONS, Database
 
@@ -147,3 +149,42 @@ def test_clients_of_before_the_code_flow_register_no_uris_and_the_step_reverses(
         columns = connection.execute(text("SELECT * FROM clients")).keys()
         tables = database.engine.dialect.get_table_names(connection)
     assert "redirect_uris" not in columns and "authorization_codes" not in tables
+
+
+def test_clients_of_before_private_key_jwt_keep_their_way_and_the_step_reverses(
+    database: Database,
+) -> None:
+    migrate(database, "upgrade", "0007")
+    with database.engine.begin() as connection:
+        connection.execute(text("INSERT INTO tenants (id, name, created_at) VALUES ('a', 'a', 0)"))
+        connection.execute(
+            text(
+                "INSERT INTO clients (id, tenant_id, name, secret_hash, grant_types,"
+                " allowed_scopes, default_scopes, audience, first_party, status, created_at)"
+                " VALUES ('svc', 'a', 'svc', 'h', 'client_credentials', '', '', 'api', false,"
+                " 'active', 0)"
+            )
+        )
+    migrate(database, "upgrade", "0008")
+    with database.engine.begin() as connection:
+        keys = connection.execute(text("SELECT secret_hash, jwks FROM clients")).all()
+        connection.execute(
+            text(
+                "INSERT INTO client_assertions (client_id, jti, expires_at)"
+                " VALUES ('svc', 'j1', 10)"
+            )
+        )
+    assert [tuple(row) for row in keys] == [("h", None)]
+    with pytest.raises(IntegrityError), database.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO client_assertions (client_id, jti, expires_at)"
+                " VALUES ('svc', 'j1', 20)"
+            )
+        )
+
+    migrate(database, "downgrade", "0007")
+    with database.engine.connect() as connection:
+        columns = connection.execute(text("SELECT * FROM clients")).keys()
+        tables = database.engine.dialect.get_table_names(connection)
+    assert "jwks" not in columns and "client_assertions" not in tables

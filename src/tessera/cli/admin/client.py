@@ -1,5 +1,6 @@
 """``tessera admin client``: OAuth 2.0 clients. A confidential client's secret is printed once,
-at creation or rotation; the database keeps only its keyed hash.
+at creation or rotation; the database keeps only its keyed hash. A client created with
+``--jwks FILE`` (its public JWK Set) has no secret: it authenticates with ``private_key_jwt``.
 
 >>> from typer.testing import CliRunner
 >>> "--first-party" in CliRunner().invoke(app, ["create", "--help"]).output
@@ -8,11 +9,13 @@ True
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ..errors import InputError
+from ..files import read_bytes
 from ..output import JsonOption
 from .connection import context, refusals, transaction
 from .inputs import display_name, words
@@ -63,6 +66,27 @@ BackchannelOption = Annotated[
 ]
 
 
+JwksOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--jwks",
+        metavar="FILE",
+        help="A JSON file of the client's public JWK Set: it then authenticates with"
+        " private_key_jwt (an assertion signed by one of these keys) and has no secret.",
+        show_default=False,
+    ),
+]
+
+
+def jwks_text(path: Path | None) -> bytes | None:
+    """The contents of a ``--jwks`` file (checked by the service), ``None`` when not given.
+
+    >>> jwks_text(None) is None
+    True
+    """
+    return None if path is None else read_bytes(path, "JWKS file")
+
+
 def uris(values: list[str] | None) -> tuple[str, ...] | None:
     """Repeated URI options as given, once each (never split: a space is refused, not a
     separator); an empty value gives none. ``None`` when the option was not given.
@@ -92,7 +116,9 @@ def _show_secret(
         show(title, {**document, **credentials}, json_output=True)
         return
     show(title, document, json_output=False)
-    if secret is None:
+    if document["token_endpoint_auth_method"] == "private_key_jwt":
+        done("a client of private_key_jwt: it has no secret, it signs with its keys")
+    elif secret is None:
         done("a public client: it has no secret")
     else:
         reveal("client secret", secret)
@@ -128,16 +154,23 @@ def create(
     first_party: Annotated[
         bool, typer.Option("--first-party", help="Tessera's own app (may use the password grant).")
     ] = False,
+    jwks_file: JwksOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Create a client; a confidential one's secret is printed once.
+    """Create a client; a confidential one's secret is printed once (one created with --jwks
+    has none: it signs its assertions with its own keys).
 
     Example (an OpenID Connect web app): tessera admin client create -t acme --name Wiki
     --grant authorization_code --grant refresh_token --redirect-uri https://wiki.example/callback
     --json
+
+    Example (a service with private_key_jwt): tessera admin client create -t acme --name Batch
+    --grant client_credentials --audience billing-api --jwks batch.jwks.json
     """
     from tessera.idp.services import clients, tenants
 
+    with refusals(json_output):
+        jwks = jwks_text(jwks_file)
     with refusals(json_output), transaction() as (provider, session):
         tenants.find_tenant(session, tenant_id)
         made = clients.register_client(
@@ -154,6 +187,7 @@ def create(
             redirect_uris=uris(redirect_uris) or (),
             post_logout_redirect_uris=uris(post_logout_redirect_uris) or (),
             backchannel_logout_uri=backchannel_logout_uri or None,
+            jwks=jwks,
             context=context(),
         )
         document = clients.describe_client(made.client)
@@ -190,7 +224,7 @@ def show_client(
 
 _UPDATE_OPTIONS = (
     "--name, --scope, --default-scope, --redirect-uri, --post-logout-redirect-uri,"
-    " --backchannel-logout-uri, --disable or --enable"
+    " --backchannel-logout-uri, --jwks, --disable or --enable"
 )
 
 
@@ -227,13 +261,22 @@ def update(
             "--backchannel-logout-uri", help='A new back-channel logout URI ("" removes it).'
         ),
     ] = None,
+    jwks_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--jwks",
+            metavar="FILE",
+            help="Replace the public JWK Set of a client of private_key_jwt with this file's.",
+            show_default=False,
+        ),
+    ] = None,
     disable: Annotated[
         bool, typer.Option("--disable", help="Refuse the client from now on.")
     ] = False,
     enable: Annotated[bool, typer.Option("--enable", help="Accept it again.")] = False,
     json_output: JsonOption = False,
 ) -> None:
-    """Rename a client, change its scopes or URIs, or disable or enable it.
+    """Rename a client, change its scopes, URIs or keys, or disable or enable it.
 
     Example: tessera admin client update -t acme billing --disable
     """
@@ -244,7 +287,8 @@ def update(
             raise InputError("give --disable or --enable, not both")
         status = "disabled" if disable else "active" if enable else None
         asked: tuple[object, ...] = (scopes, default_scopes, redirect_uris, status)
-        asked += (post_logout_redirect_uris, backchannel_logout_uri)
+        jwks = jwks_text(jwks_file)
+        asked += (post_logout_redirect_uris, backchannel_logout_uri, jwks)
         if display_name(name) is None and all(value is None for value in asked):
             raise InputError(f"nothing to change: give {_UPDATE_OPTIONS}")
         with transaction() as (provider, session):
@@ -259,6 +303,7 @@ def update(
                 redirect_uris=uris(redirect_uris),
                 post_logout_redirect_uris=uris(post_logout_redirect_uris),
                 backchannel_logout_uri=backchannel_logout_uri,
+                jwks=jwks,
                 cache=provider.clients,
                 context=context(),
             )

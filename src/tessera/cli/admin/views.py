@@ -25,13 +25,18 @@ _TIMES = frozenset({"created_at", "updated_at", "locked_until"})
 
 
 def cell(name: str, value: Any) -> str:
-    """A value as people read it: times in ISO 8601 UTC, lists space-separated, ``-`` for none.
+    """A value as people read it: times in ISO 8601 UTC, lists space-separated, ``-`` for none,
+    a JWK Set by the ``kid`` of its keys (``--json`` shows the keys).
 
     >>> cell("mfa", True), cell("locked_until", None)
     ('yes', '-')
+    >>> cell("jwks", {"keys": [{"kty": "OKP", "kid": "k1"}, {"kty": "EC", "kid": "k2"}]})
+    'kid k1, kid k2'
     """
     if value is None:
         return "-"
+    if isinstance(value, Mapping) and isinstance(value.get("keys"), list):
+        return ", ".join(f"kid {key.get('kid', '?')}" for key in value["keys"]) or "no key"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int) and name in _TIMES:

@@ -15,11 +15,12 @@ from ..errors import OAuthError, invalid_grant, invalid_request
 from ..provider import Provider
 from ..services.accounts import effective_status
 from ..services.audit import Context, record
-from ..services.clients import authenticate_client, split_scopes
+from ..services.clients import is_confidential, split_scopes
 from ..services.id_tokens import SignIn
 from ..services.rbac import access_of, permitted_scope
 from ..services.refresh import Refused
 from ..store.models import Client, User
+from .client_auth import client_from_request
 from .code_grant import redeem_code, user_scope
 from .mfa_challenge import MfaRequired, pass_challenge, second_factor_due
 from .sign_in import check_password
@@ -39,27 +40,6 @@ class GrantRequest:
     form: Mapping[str, str]
     context: Context
     now: int
-
-
-def client_from_request(
-    provider: Provider,
-    session: Session,
-    form: Mapping[str, str],
-    basic: tuple[str, str] | None,
-) -> Client:
-    """Authenticate the client by ``client_secret_basic`` or ``client_secret_post`` (never both)."""
-    if basic is not None:
-        if "client_secret" in form:
-            raise invalid_request("use one client authentication method")
-        if form.get("client_id", basic[0]) != basic[0]:
-            raise invalid_request("client_id does not match the authenticated client")
-        return authenticate_client(session, provider.master, basic[0], basic[1], provider.clients)
-    client_id = form.get("client_id")
-    if not client_id:
-        raise OAuthError("invalid_client", "client authentication required")
-    return authenticate_client(
-        session, provider.master, client_id, form.get("client_secret"), provider.clients
-    )
 
 
 def grant_scope(requested: str | None, allowed: str, default: str) -> tuple[str, ...]:
@@ -99,15 +79,16 @@ def token_response(
     if grant_type not in SUPPORTED:
         raise OAuthError("unsupported_grant_type", "grant type not supported")
     refused: Refused | MfaRequired | None = None
+    # Authenticated before the grant's transaction: a spent assertion stays spent.
+    client = client_from_request(provider, form, basic, now=moment)
     with provider.database.session() as session:
-        client = client_from_request(provider, session, form, basic)
         # The second factor finishes a password login: it needs the password grant.
         needed = "password" if grant_type == MFA_OTP else grant_type
         if needed not in client.grant_types.split():
             raise OAuthError("unauthorized_client", "grant type not allowed for this client")
         asked = GrantRequest(provider, session, client, form, context, moment)
         if grant_type == "client_credentials":
-            if client.secret_hash is None:
+            if not is_confidential(client):
                 raise OAuthError("unauthorized_client", "a public client has no credentials")
             answer = _client_credentials(asked)
         else:

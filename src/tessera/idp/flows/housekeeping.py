@@ -20,6 +20,7 @@ from ..store.models import (
     AuditEvent,
     AuthorizationCode,
     BrowserSession,
+    ClientAssertion,
     RefreshFamily,
     RefreshToken,
     RevokedToken,
@@ -31,6 +32,9 @@ REVOKED_FAMILY_KEEP = 7 * 86_400
 # An expired code is kept this long so that a replay of it still revokes what it gave; later
 # it is only an unknown code. Short: a busy provider mints a row per sign-in.
 EXPIRED_CODE_KEEP = 600
+# A spent client assertion's jti is kept this long past its exp: a node whose clock is behind
+# must still see it spent while it would accept the assertion.
+EXPIRED_ASSERTION_KEEP = 60
 # A logged-out browser session is kept a day: what was signed in with it can still be told.
 ENDED_SESSION_KEEP = 86_400
 DAY = 86_400
@@ -40,8 +44,8 @@ HOUSEKEEPING = Context(actor="housekeeping")
 
 
 def purge(provider: Provider, now: float | None = None) -> dict[str, int]:
-    """Delete expired authorization codes and browser sessions, refresh tokens and families,
-    blocklist entries, not-befores and audit rows past their retention.
+    """Delete expired authorization codes, browser sessions, client assertion ids, refresh
+    tokens and families, blocklist entries, not-befores and audit rows past their retention.
 
     Returns how many rows of each kind went; rotates signing keys when due.
     """
@@ -71,6 +75,12 @@ def purge(provider: Provider, now: float | None = None) -> dict[str, int]:
             )
         )
         counts["authorization_codes"] = codes.rowcount  # type: ignore[attr-defined]
+        assertions = session.execute(
+            delete(ClientAssertion).where(
+                ClientAssertion.expires_at <= moment - EXPIRED_ASSERTION_KEEP
+            )
+        )
+        counts["client_assertions"] = assertions.rowcount  # type: ignore[attr-defined]
         idle = provider.settings.session_idle_ttl
         sessions = session.execute(
             delete(BrowserSession).where(

@@ -22,6 +22,7 @@ from ..flows.mfa_challenge import MfaRequired
 from ..flows.revoke import log_out_everywhere
 from ..provider import Provider
 from ..services.audit import Context, record
+from ..services.clients import is_confidential
 from ..services.refresh import Refused
 from ..services.secrets import same
 from ..store.models import ID_LENGTH, Client
@@ -79,12 +80,12 @@ def _cookie_session(request: Request) -> str:
 
 def _web_client(session: Session, client_id: str) -> Client:
     client = session.get(Client, client_id) if len(client_id) <= ID_LENGTH else None
-    # A browser holds no client secret: only a public, first-party client that may use the
-    # password grant logs people in here (confidential clients use /oauth2/token).
+    # A browser holds no client secret nor key: only a public, first-party client that may use
+    # the password grant logs people in here (confidential clients use /oauth2/token).
     if (
         client is None
         or not client.first_party
-        or client.secret_hash is not None
+        or is_confidential(client)
         or "password" not in client.grant_types.split()
     ):
         raise OAuthError("unauthorized_client", "browser login is for public first-party clients")

@@ -13,11 +13,14 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from ..errors import invalid_client, invalid_request
-from ..flows.grants import client_from_request, token_response
+from ..flows.client_auth import client_from_request
+from ..flows.grants import token_response
 from ..flows.introspection import introspect
 from ..flows.revoke import revoke
 from ..provider import Provider
 from ..services.audit import Context
+from ..services.client_assertions import JWT_BEARER
+from ..services.clients import is_confidential
 from .answers import OAuthRoute, json_answer
 from .requests import basic_credentials, context_of, provider_of, single_valued_form
 
@@ -45,8 +48,12 @@ def form_body(**fields: str) -> dict[str, Any]:
 
 
 CLIENT_FIELDS = {
-    "client_id": "client_secret_post: the client's id",
+    "client_id": "client_secret_post: the client's id (optional with private_key_jwt)",
     "client_secret": "client_secret_post: the client's secret",
+    "client_assertion_type": f"private_key_jwt: {JWT_BEARER}",
+    "client_assertion": "private_key_jwt: a JWT signed by one of the client's registered keys"
+    " (iss and sub the client id, aud the token endpoint, exp at most 5 minutes ahead, jti"
+    " used once)",
 }
 
 
@@ -114,8 +121,8 @@ async def revoke_endpoint(request: Request) -> Response:
 
 
 def _revoke(provider: Provider, asked: TokenRequest, context: Context) -> None:
+    client = client_from_request(provider, asked.form, asked.basic)
     with provider.database.session() as session:
-        client = client_from_request(provider, session, asked.form, asked.basic)
         revoke(provider, session, client, asked.token, hint=asked.hint, context=context)
 
 
@@ -127,10 +134,10 @@ async def introspect_endpoint(request: Request) -> Response:
 
 
 def _introspect(provider: Provider, asked: TokenRequest) -> dict[str, Any]:
+    caller = client_from_request(provider, asked.form, asked.basic)
+    if not is_confidential(caller):  # a public client proves nothing (RFC 7662 §2.1, §4)
+        raise invalid_client("introspection needs an authenticated client")
     with provider.database.session(readonly=True) as session:
-        caller = client_from_request(provider, session, asked.form, asked.basic)
-        if caller.secret_hash is None:  # a public client proves nothing (RFC 7662 §2.1, §4)
-            raise invalid_client("introspection needs an authenticated client")
         return introspect(
             session,
             asked.token,

@@ -5,31 +5,38 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
-from tessera.guard import GuardError, Principal, answer
+from tessera.guard import GuardError, Principal, TokenRevoked, Unavailable, answer
 from tessera.guard.fastapi import GuardHTTPException
 
 from ..flows.userinfo import userinfo
 from ..provider import Provider
 from .answers import OAuthRoute, json_answer
 from .oauth import form_body
-from .people import REALM, FormPerson, Person
+from .people import REALM, SignedFormPerson, SignedPerson
 from .requests import provider_of
 
 router = APIRouter(prefix="/oauth2", tags=["openid connect"], route_class=OAuthRoute)
 
 
 def _claims(provider: Provider, principal: Principal) -> dict[str, object]:
-    with provider.database.session(readonly=True) as session:
-        try:
+    """The claims, read in the transaction that also checks the token is not revoked."""
+    try:
+        with provider.database.session(readonly=True) as session:
+            if provider.revocations.is_revoked(session, principal.claims):
+                raise TokenRevoked()
             return userinfo(session, principal)
-        except GuardError as refusal:  # a verified token these claims are not for
-            raise GuardHTTPException(refusal, answer(refusal, realm=REALM)) from None
+    except GuardError as refusal:  # revoked, or a verified token these claims are not for
+        raise GuardHTTPException(refusal, answer(refusal, realm=REALM)) from None
+    except SQLAlchemyError:
+        down = Unavailable("revocation_unavailable")
+        raise GuardHTTPException(down, answer(down, realm=REALM)) from None
 
 
 @router.get("/userinfo", summary="OpenID Connect UserInfo: the user's claims its scopes release")
-async def userinfo_endpoint(principal: Person, request: Request) -> Response:
+async def userinfo_endpoint(principal: SignedPerson, request: Request) -> Response:
     claims = await run_in_threadpool(_claims, provider_of(request), principal)
     return json_answer(claims)
 
@@ -39,6 +46,6 @@ async def userinfo_endpoint(principal: Person, request: Request) -> Response:
     summary="OpenID Connect UserInfo (POST): the token in the header, or in the form body",
     openapi_extra=form_body(access_token="RFC 6750 §2.2: the access token, instead of the header"),
 )
-async def userinfo_form_endpoint(principal: FormPerson, request: Request) -> Response:
+async def userinfo_form_endpoint(principal: SignedFormPerson, request: Request) -> Response:
     claims = await run_in_threadpool(_claims, provider_of(request), principal)
     return json_answer(claims)

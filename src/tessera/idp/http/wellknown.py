@@ -12,12 +12,15 @@ from ..flows.authorization import ACR_VALUES, PROMPTS, RESPONSE_MODES
 from ..flows.grants import SUPPORTED
 from ..flows.userinfo import CLAIMS_SUPPORTED
 from ..provider import Provider
+from ..services.client_assertions import ASSERTION_ALGS
 from ..services.id_tokens import ID_TOKEN_ALGS, OPENID_SCOPES
 from ..services.pkce import METHOD
 from .answers import OAuthRoute
 from .requests import provider_of
 
 router = APIRouter(tags=["discovery"], route_class=OAuthRoute)
+# How a confidential client authenticates (RFC 6749 §2.3.1, RFC 7523 §2.2).
+CONFIDENTIAL_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
 
 
 def metadata(provider: Provider) -> dict[str, Any]:
@@ -33,12 +36,14 @@ def metadata(provider: Provider) -> dict[str, Any]:
         "userinfo_endpoint": f"{issuer}/oauth2/userinfo",
         "end_session_endpoint": f"{issuer}/oauth2/logout",
         "grant_types_supported": list(SUPPORTED),
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "introspection_endpoint_auth_methods_supported": [
-            "client_secret_basic",
-            "client_secret_post",
-        ],
+        # A public client ("none") may use the token endpoint and revoke its own tokens; only a
+        # client that proves who it is may introspect.
+        "token_endpoint_auth_methods_supported": [*CONFIDENTIAL_AUTH_METHODS, "none"],
+        "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGS),
+        "revocation_endpoint_auth_methods_supported": [*CONFIDENTIAL_AUTH_METHODS, "none"],
+        "revocation_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGS),
+        "introspection_endpoint_auth_methods_supported": list(CONFIDENTIAL_AUTH_METHODS),
+        "introspection_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGS),
         "response_types_supported": ["code"],
         "response_modes_supported": list(RESPONSE_MODES),
         "code_challenge_methods_supported": [METHOD],

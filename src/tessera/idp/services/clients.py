@@ -1,4 +1,10 @@
-"""OAuth 2.0 clients: creation (the secret is shown once), and client authentication.
+"""OAuth 2.0 clients: creation (the secret is shown once), and client authentication by secret.
+
+A client authenticates at the token endpoint in one of three ways, derived from what is stored
+(:func:`auth_method`): with its secret (``client_secret_basic`` or ``client_secret_post``), with
+an assertion signed by a key of its registered JWK Set (``private_key_jwt``,
+:mod:`~tessera.idp.services.client_assertions`; such a client has no secret), or, a public
+client, not at all.
 
 >>> split_scopes("b a  b")
 ('b', 'a')
@@ -9,7 +15,7 @@ from __future__ import annotations
 import secrets
 import string
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +26,7 @@ from ..errors import invalid_client, not_found, unprocessable
 from ..store.database import after_commit
 from ..store.models import Client
 from .audit import Context, record
+from .client_assertions import check_jwks, key_ids, stored_jwks
 from .id_tokens import ID_TOKEN_ALGS
 from .rbac import check_grantable, check_permissions
 from .redirect_uris import registration_problem
@@ -74,9 +81,21 @@ def create_client(
     post_logout_redirect_uris: tuple[str, ...] = (),
     backchannel_logout_uri: str | None = None,
     id_token_signed_response_alg: str = "RS256",
+    jwks: Mapping[str, Any] | str | bytes | None = None,
 ) -> NewClient:
-    """Create a client; a confidential one gets a 256-bit secret stored only as a keyed hash.
-    Its URIs follow :func:`uri_problem` (a :class:`ValueError` otherwise)."""
+    """Create a client; a confidential one gets a 256-bit secret stored only as a keyed hash,
+    unless it registers ``jwks``, its public JWK Set (as :func:`.client_assertions.check_jwks`
+    allows): it then has no secret and authenticates with ``private_key_jwt``. Its URIs follow
+    :func:`uri_problem`. What may not be registered is a :class:`ValueError`.
+
+    >>> from tessera.jose import Key
+    >>> private = Key.generate("ES256").to_jwk(private=True)
+    >>> create_client(Session(), MasterKey(bytes(32)), tenant_id="acme", name="batch",
+    ...     grant_types=("client_credentials",), audience=("api",), jwks={"keys": [private]})
+    Traceback (most recent call last):
+    ...
+    ValueError: key 1 holds private members: a client registers its public keys only
+    """
     if not audience:
         raise ValueError("a client needs at least one audience")
     if not set(default_scopes) <= set(allowed_scopes):
@@ -88,7 +107,10 @@ def create_client(
         raise ValueError(problem)
     if id_token_signed_response_alg not in ID_TOKEN_ALGS:
         raise ValueError(f"ID tokens are signed with one of {', '.join(ID_TOKEN_ALGS)}")
-    secret = new_secret() if confidential else None
+    if jwks is not None and not confidential:
+        raise ValueError("a client with a JWK Set is confidential (it authenticates with its keys)")
+    stored_keys = None if jwks is None else check_jwks(jwks)
+    secret = new_secret() if confidential and stored_keys is None else None
     client = Client(
         id=client_id or new_client_id(),
         tenant_id=tenant_id,
@@ -104,6 +126,7 @@ def create_client(
         post_logout_redirect_uris=" ".join(dict.fromkeys(post_logout_redirect_uris)),
         backchannel_logout_uri=backchannel_logout_uri,
         id_token_signed_response_alg=id_token_signed_response_alg,
+        jwks=stored_keys,
     )
     session.add(client)
     session.flush()
@@ -158,7 +181,8 @@ def authenticate_client(
     """The client whose id and secret these are; any mismatch is the same ``invalid_client``.
 
     A public client (no secret stored) authenticates by id alone and only where its grant
-    allows it; a confidential client must present its secret.
+    allows it; a confidential client must present its secret. A client that registered a JWK
+    Set authenticates only with an assertion (``private_key_jwt``), never by id or secret.
     """
     client = (
         None
@@ -168,7 +192,7 @@ def authenticate_client(
         else session.get(Client, client_id)
     )
     presented = master.keyed_hash(SECRET_PURPOSE, secret or "")
-    if client is None or client.status != "active":
+    if client is None or client.status != "active" or client.jwks is not None:
         raise invalid_client()
     if client.secret_hash is None:
         if secret:
@@ -189,6 +213,8 @@ def rotate_secret(
 ) -> str:
     """Give a confidential ``client`` a new secret (returned once); the old one stops working
     at once on this node, and on others within the client cache's ttl. Audited."""
+    if client.jwks is not None:
+        raise unprocessable("a client of private_key_jwt has no secret: it uses its keys")
     if client.secret_hash is None:
         raise unprocessable("a public client has no secret")
     secret = new_secret()
@@ -221,12 +247,13 @@ def list_clients(session: Session, tenant_id: str) -> list[Client]:
 
 
 def describe_client(client: Client) -> dict[str, Any]:
-    """What an admin sees of a client: never its secret or the secret's hash."""
+    """What an admin sees of a client: never its secret or the secret's hash (its JWK Set, a
+    set of public keys, is shown)."""
     return {
         "id": client.id,
         "tenant": client.tenant_id,
         "name": client.name,
-        "confidential": client.secret_hash is not None,
+        "confidential": is_confidential(client),
         "first_party": client.first_party,
         "status": client.status,
         "grant_types": client.grant_types.split(),
@@ -238,18 +265,31 @@ def describe_client(client: Client) -> dict[str, Any]:
         "backchannel_logout_uri": client.backchannel_logout_uri,
         "id_token_signed_response_alg": client.id_token_signed_response_alg,
         "token_endpoint_auth_method": auth_method(client),
+        "jwks": stored_jwks(client.jwks),
         "created_at": client.created_at,
     }
 
 
 def auth_method(client: Client) -> str:
-    """How ``client`` authenticates at the token endpoint (RFC 7591 §2): with its secret, or,
-    a public client, not at all. Derived from whether a secret is stored.
+    """How ``client`` authenticates at the token endpoint (RFC 7591 §2): with an assertion
+    signed by one of its keys, with its secret, or, a public client, not at all. Derived from
+    whether a JWK Set or a secret is stored.
 
-    >>> auth_method(Client(secret_hash=None))
-    'none'
+    >>> auth_method(Client(secret_hash=None)), auth_method(Client(jwks='{"keys":[]}'))
+    ('none', 'private_key_jwt')
     """
+    if client.jwks is not None:
+        return "private_key_jwt"
     return "none" if client.secret_hash is None else "client_secret_basic"
+
+
+def is_confidential(client: Client) -> bool:
+    """Whether ``client`` proves who it is (RFC 6749 §2.1): by its secret or by its keys.
+
+    >>> is_confidential(Client(secret_hash=None)), is_confidential(Client(jwks='{"keys":[]}'))
+    (False, True)
+    """
+    return client.secret_hash is not None or client.jwks is not None
 
 
 def uri_problem(
@@ -306,6 +346,7 @@ def register_client(
     post_logout_redirect_uris: tuple[str, ...] = (),
     backchannel_logout_uri: str | None = None,
     id_token_signed_response_alg: str = "RS256",
+    jwks: Mapping[str, Any] | str | bytes | None = None,
     held: frozenset[str] | None = None,
     context: Context | None = None,
 ) -> NewClient:
@@ -315,7 +356,9 @@ def register_client(
 
     A client of the authorization_code grant (an OpenID Connect relying party) may leave out
     its ``audience``: its access tokens are then for itself (the audience is its client id).
-    Every other client names at least one audience."""
+    Every other client names at least one audience. A client that registers ``jwks`` has no
+    secret: it authenticates with ``private_key_jwt``; the audit row names its keys by kid and
+    thumbprint."""
     unknown = set(grant_types) - set(GRANT_TYPES)
     if not grant_types or unknown:
         raise unprocessable(f"grant types are some of {', '.join(GRANT_TYPES)}")
@@ -351,13 +394,16 @@ def register_client(
             post_logout_redirect_uris=post_logout_redirect_uris,
             backchannel_logout_uri=backchannel_logout_uri,
             id_token_signed_response_alg=id_token_signed_response_alg,
+            jwks=jwks,
         )
     except ValueError as error:  # raised before anything is added to the session
         raise unprocessable(str(error)) from None
     after = describe_client(made.client)
-    # What the row names already, or what ``confidential`` says (the auth method is derived).
+    # What the row names already, or what ``confidential`` and ``jwks`` say (the auth method is
+    # derived); the keys are public, but the log names them only.
     for key in ("id", "tenant", "created_at", "token_endpoint_auth_method"):
         after.pop(key)
+    after["jwks"] = key_ids(made.client.jwks)
     record(
         session,
         "client.created",
@@ -380,6 +426,7 @@ def update_client(
     redirect_uris: tuple[str, ...] | None = None,
     post_logout_redirect_uris: tuple[str, ...] | None = None,
     backchannel_logout_uri: str | None = None,
+    jwks: Mapping[str, Any] | str | bytes | None = None,
     cache: ClientCache | None = None,
     held: frozenset[str] | None = None,
     context: Context | None = None,
@@ -389,7 +436,13 @@ def update_client(
     ``backchannel_logout_uri`` removes it. The URIs follow :func:`uri_problem` (a client of the
     authorization_code grant keeps a redirect URI). Audited with before and after of the
     changed fields; returns the changes. Allowing an ``admin:*`` scope the changer does not
-    hold (``held``) is a 403."""
+    hold (``held``) is a 403.
+
+    ``jwks`` replaces the JWK Set of a client of ``private_key_jwt`` (assertions signed by a
+    key no longer in it are refused at once on this node, on others within the client cache's
+    ttl); the audit row names the keys before and after by kid and thumbprint. How a client
+    authenticates is chosen at registration: a client with a secret, or a public one, cannot
+    be given keys."""
     allowed = client.allowed_scopes.split() if allowed_scopes is None else list(allowed_scopes)
     default = client.default_scopes.split() if default_scopes is None else list(default_scopes)
     check_permissions(allowed, tenant_id=client.tenant_id)
@@ -398,12 +451,14 @@ def update_client(
         raise unprocessable("default scopes must be allowed scopes")
     if status is not None and status not in ("active", "disabled"):
         raise unprocessable("status is active or disabled")
+    keys = _wanted_jwks(client, jwks)
     wanted: dict[str, Any] = {
         "name": client.name if name is None else name[:200],
         "allowed_scopes": " ".join(dict.fromkeys(allowed)),
         "default_scopes": " ".join(dict.fromkeys(default)),
         "status": client.status if status is None else status,
         **_wanted_uris(client, redirect_uris, post_logout_redirect_uris, backchannel_logout_uri),
+        **keys,
     }
     before: dict[str, Any] = {}
     after: dict[str, Any] = {}
@@ -411,6 +466,8 @@ def update_client(
         if getattr(client, field) != value:
             before[field], after[field] = getattr(client, field), value
             setattr(client, field, value)
+    if "jwks" in after:  # public keys, but the log names them only
+        before["jwks"], after["jwks"] = key_ids(before["jwks"]), key_ids(after["jwks"])
     if after:
         session.flush()
         _changed(session, client, cache)
@@ -423,6 +480,21 @@ def update_client(
             details={"before": before, "after": after},
         )
     return after
+
+
+def _wanted_jwks(client: Client, jwks: Mapping[str, Any] | str | bytes | None) -> dict[str, str]:
+    """The JWK Set column of ``client`` as asked, checked; none when it is not to change."""
+    if jwks is None:
+        return {}
+    if client.jwks is None:
+        raise unprocessable(
+            "only a client of private_key_jwt has a JWK Set (how a client authenticates is"
+            " chosen at registration)"
+        )
+    try:
+        return {"jwks": check_jwks(jwks)}
+    except ValueError as error:
+        raise unprocessable(str(error)) from None
 
 
 def _wanted_uris(

@@ -34,6 +34,7 @@ EVENT_LENGTH = 64
 URI_LENGTH = 2000  # a redirect or logout URI: what browsers and servers reliably carry
 NONCE_LENGTH = 512  # an OpenID Connect nonce (the client's, echoed into the ID token)
 DIGEST_LENGTH = 64  # a keyed hash (HMAC-SHA256, hex) of a stored secret
+JTI_LENGTH = 255  # the jti of a client's assertion (the client's choice, so a generous bound)
 
 
 class Base(DeclarativeBase):
@@ -146,6 +147,20 @@ class Client(Base):
     post_logout_redirect_uris: Mapped[str] = mapped_column(Text, default="")
     backchannel_logout_uri: Mapped[str | None] = mapped_column(String(URI_LENGTH))
     id_token_signed_response_alg: Mapped[str] = mapped_column(String(16), default="RS256")
+    # private_key_jwt (RFC 7523): the client's public JWK Set as JSON; such a client has no
+    # secret and authenticates with an assertion signed by one of these keys.
+    jwks: Mapped[str | None] = mapped_column(Text)
+
+
+class ClientAssertion(Base):
+    """The ``jti`` of a client assertion already used, kept until the assertion expires: each
+    is accepted once (RFC 7523 §3, OpenID Connect Core §9)."""
+
+    __tablename__ = "client_assertions"
+
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.id"), primary_key=True)
+    jti: Mapped[str] = mapped_column(String(JTI_LENGTH), primary_key=True)
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
 
 
 class AuthorizationCode(Base):

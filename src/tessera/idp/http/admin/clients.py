@@ -1,7 +1,9 @@
 """``/admin/tenants/{tenant_id}/clients``: OAuth clients of a tenant (``admin:clients``).
 
 A confidential client's secret is in the answer exactly twice in its life: when it is created
-and when it is rotated — each time once, never cached, never in a read or the audit log.
+and when it is rotated — each time once, never cached, never in a read or the audit log. A client
+that registers ``jwks`` (its public JWK Set) has no secret: it authenticates with
+``private_key_jwt``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,18 @@ from ...store.models import ID_LENGTH, Client
 from ..answers import NO_STORE, ProblemRoute
 from ..requests import provider_of
 from .auth import Admin, tenant_admin
-from .fields import Algorithm, Audience, Body, GrantType, Name, Permissions, Uri, Uris, path_value
+from .fields import (
+    Algorithm,
+    Audience,
+    Body,
+    GrantType,
+    JwkSet,
+    Name,
+    Permissions,
+    Uri,
+    Uris,
+    path_value,
+)
 
 router = APIRouter(route_class=ProblemRoute)
 
@@ -28,7 +41,9 @@ class NewClient(Body):
     """A client to register. ``confidential`` clients get a secret; the password grant is for
     ``first_party`` clients only. A client of the ``authorization_code`` grant (an OpenID
     Connect relying party) registers its ``redirect_uris``, and may leave out ``audience``
-    (its tokens are then for itself: the audience is its client id)."""
+    (its tokens are then for itself: the audience is its client id). A confidential client
+    that gives ``jwks``, its public JWK Set (1 to 10 RSA, EC or Ed25519 keys), gets no secret:
+    it authenticates with ``private_key_jwt``, an assertion signed by one of these keys."""
 
     name: Name
     grant_types: Annotated[list[GrantType], Field(min_length=1, max_length=4)]
@@ -41,11 +56,13 @@ class NewClient(Body):
     post_logout_redirect_uris: Uris = Field(default_factory=list)
     backchannel_logout_uri: Uri | None = None
     id_token_signed_response_alg: Algorithm = "RS256"
+    jwks: JwkSet | None = None
 
 
 class ClientChange(Body):
     """What to change of a client; members left out stay as they are. The URI lists are
-    replaced whole; ``backchannel_logout_uri`` given as ``null`` or ``""`` is removed."""
+    replaced whole; ``backchannel_logout_uri`` given as ``null`` or ``""`` is removed. ``jwks``
+    replaces the keys of a client of ``private_key_jwt`` (``null``: they stay as they are)."""
 
     name: Name | None = None
     allowed_scopes: Permissions | None = None
@@ -54,6 +71,7 @@ class ClientChange(Body):
     redirect_uris: Uris | None = None
     post_logout_redirect_uris: Uris | None = None
     backchannel_logout_uri: Uri | None = None
+    jwks: JwkSet | None = None
 
     def backchannel_change(self) -> str | None:
         """The back-channel logout URI as the service takes it: ``None`` to keep it, ``""`` to
@@ -89,12 +107,14 @@ class ClientOut(BaseModel):
     post_logout_redirect_uris: list[str]
     backchannel_logout_uri: str | None
     id_token_signed_response_alg: str
-    token_endpoint_auth_method: Literal["client_secret_basic", "none"]
+    token_endpoint_auth_method: Literal["client_secret_basic", "private_key_jwt", "none"]
+    jwks: dict[str, Any] | None
     created_at: int
 
 
 class CreatedClient(ClientOut):
-    """A client just registered, with its secret (``null`` for a public client) — shown once."""
+    """A client just registered, with its secret (``null`` for a public client or one of
+    ``private_key_jwt``) — shown once."""
 
     client_secret: str | None
 
@@ -154,6 +174,7 @@ def create_client(
             post_logout_redirect_uris=tuple(dict.fromkeys(body.post_logout_redirect_uris)),
             backchannel_logout_uri=body.backchannel_logout_uri,
             id_token_signed_response_alg=body.id_token_signed_response_alg,
+            jwks=body.jwks,
             held=admin.principal.scopes,
             context=admin.context,
         )
@@ -175,7 +196,7 @@ def get_client(request: Request, client_id: str, admin: ClientsAdmin) -> dict[st
 @router.patch(
     "/tenants/{tenant_id}/clients/{client_id}",
     response_model=ClientOut,
-    summary="Rename a client, change its scopes or URIs, disable or enable it",
+    summary="Rename a client, change its scopes, URIs or keys, disable or enable it",
 )
 def update_client(
     request: Request, client_id: str, body: ClientChange, admin: ClientsAdmin
@@ -193,6 +214,7 @@ def update_client(
             redirect_uris=_maybe(body.redirect_uris),
             post_logout_redirect_uris=_maybe(body.post_logout_redirect_uris),
             backchannel_logout_uri=body.backchannel_change(),
+            jwks=body.jwks,
             cache=provider.clients,
             held=admin.principal.scopes,
             context=admin.context,

@@ -13,7 +13,7 @@ Value error, NUL characters are not allowed
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
@@ -87,6 +87,9 @@ GrantType = Annotated[str, Field(min_length=1, max_length=40), Storable]
 # where it means "none" (a back-channel logout URI removed).
 Uri = Annotated[str, Field(max_length=URI_LENGTH), Storable]
 Algorithm = Annotated[str, Field(min_length=1, max_length=16), Storable]
+# A public JWK Set (RFC 7517 §5) as a JSON object; which sets may be registered is the service's
+# rule (:func:`~tessera.idp.services.client_assertions.check_jwks`).
+JwkSet = dict[str, Any]
 
 Permissions = Annotated[list[Permission], Field(max_length=100)]
 RoleNames = Annotated[list[RoleName], Field(max_length=100)]

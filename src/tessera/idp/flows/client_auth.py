@@ -1,0 +1,87 @@
+"""Who is calling: client authentication at the token, revocation and introspection endpoints.
+
+A client authenticates in exactly one way (RFC 6749 §2.3): ``client_secret_basic`` (HTTP Basic),
+``client_secret_post`` (``client_id`` and ``client_secret`` in the form), ``private_key_jwt``
+(``client_assertion_type`` and ``client_assertion``, RFC 7523 §2.2), or, a public client, by its
+``client_id`` alone (``none``). Two ways at once are an ``invalid_request``; everything else
+that fails is the same ``invalid_client``.
+
+An assertion is verified, then its ``jti`` is spent in a transaction of its own that commits
+before the endpoint does anything else: an assertion is used once, whatever the answer to the
+request it came with.
+
+>>> from tessera.idp.config import Settings
+>>> from tessera.idp.provider import Provider
+>>> provider = Provider(Settings(database_url="sqlite://", master_key="A" * 43))
+>>> client_from_request(provider, {"client_assertion": "x.y.z"}, ("demo", "secret"))
+Traceback (most recent call last):
+...
+tessera.idp.errors.OAuthError: invalid_request: use one client authentication method
+>>> provider.close()
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+from ..errors import OAuthError, invalid_client, invalid_request
+from ..provider import Provider
+from ..services.client_assertions import JWT_BEARER, claimed_client, spend
+from ..services.clients import authenticate_client
+from ..store.models import Client
+
+
+def client_from_request(
+    provider: Provider,
+    form: Mapping[str, str],
+    basic: tuple[str, str] | None,
+    *,
+    now: float | None = None,
+) -> Client:
+    """The client that sent ``form`` (and the HTTP Basic credentials ``basic``), authenticated
+    (detached from any session: read its columns only). ``now`` judges an assertion's times."""
+    assertion_type = form.get("client_assertion_type")
+    assertion = form.get("client_assertion")
+    if assertion_type is not None or assertion is not None:
+        if basic is not None or "client_secret" in form:
+            raise invalid_request("use one client authentication method")
+        return _by_assertion(
+            provider, form, assertion_type, assertion, time.time() if now is None else now
+        )
+    secret: str | None
+    if basic is not None:
+        if "client_secret" in form:
+            raise invalid_request("use one client authentication method")
+        if form.get("client_id", basic[0]) != basic[0]:
+            raise invalid_request("client_id does not match the authenticated client")
+        client_id, secret = basic
+    else:
+        client_id, secret = form.get("client_id", ""), form.get("client_secret")
+        if not client_id:
+            raise OAuthError("invalid_client", "client authentication required")
+    with provider.database.session(readonly=True) as session:
+        return authenticate_client(session, provider.master, client_id, secret, provider.clients)
+
+
+def _by_assertion(
+    provider: Provider,
+    form: Mapping[str, str],
+    assertion_type: str | None,
+    assertion: str | None,
+    now: float,
+) -> Client:
+    """``private_key_jwt``: the client whose key signed ``assertion``, which is spent."""
+    if assertion_type != JWT_BEARER or assertion is None:
+        raise invalid_client()
+    client_id = claimed_client(assertion)
+    if form.get("client_id", client_id) != client_id:
+        raise invalid_client()
+    with provider.database.session(readonly=True) as session:
+        client = provider.clients.get(session, client_id)
+    if client is None or client.status != "active":
+        raise invalid_client()
+    verified = provider.client_assertions.verify(client, assertion, now=now)
+    with provider.database.session() as session:
+        spend(session, verified)
+    return client

@@ -34,6 +34,9 @@ from .services.secrets import MasterKey
 from .services.tokens import ACCESS_TOKEN_TYP, TokenIssuer
 from .store.database import Database
 
+# How many verified access tokens each of the provider's own guards keeps.
+VERIFIED_TOKENS = 4096
+
 
 class Provider:
     """Holds the services; HTTP handlers and the CLI reach everything through it."""
@@ -98,6 +101,9 @@ class Provider:
             ),
             check_revocation="always" if check_revocation == "by the route" else check_revocation,
             realm=realm,
+            # Verified tokens are kept (expiry re-checked on every use): a person's token comes
+            # back many times; revocation is never cached.
+            cache=VERIFIED_TOKENS,
         )
 
     def use_passwords(self, passwords: Passwords) -> None:

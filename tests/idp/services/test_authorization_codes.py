@@ -59,7 +59,7 @@ def redeem(
     now: int | None = None,
 ) -> AuthorizationCode | CodeRefused:
     with provider.database.session() as session:
-        result = provider.codes.redeem(
+        return provider.codes.redeem(
             session,
             code,
             client_id=client_id,
@@ -67,9 +67,6 @@ def redeem(
             verifier=verifier,
             now=int(time.time()) if now is None else now,
         )
-        if isinstance(result, AuthorizationCode):
-            session.expunge(result)
-        return result
 
 
 def test_a_code_is_256_random_bits_stored_only_as_a_keyed_hash(

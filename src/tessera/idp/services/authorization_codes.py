@@ -24,24 +24,24 @@ from .secrets import MasterKey, new_secret
 PURPOSE = "authorization-code"
 # What we mint is 43 characters; anything longer is no code of ours, and is not hashed.
 MAX_CODE_LENGTH = 128
-_INSERT = cast(Table, AuthorizationCode.__table__).insert()
+_TABLE = cast(Table, AuthorizationCode.__table__)
+_INSERT = _TABLE.insert()
+# Core statements, built once: a code is issued and redeemed on every sign-in.
 _CLAIM = (
-    update(AuthorizationCode)
+    update(_TABLE)
     .where(
-        AuthorizationCode.code_hash == bindparam("digest"),
-        AuthorizationCode.client_id == bindparam("client"),
-        AuthorizationCode.redeemed_at.is_(None),
-        AuthorizationCode.expires_at > bindparam("now"),
+        _TABLE.c.code_hash == bindparam("digest"),
+        _TABLE.c.client_id == bindparam("client"),
+        _TABLE.c.redeemed_at.is_(None),
+        _TABLE.c.expires_at > bindparam("now"),
     )
     .values(redeemed_at=bindparam("now"))
-    .returning(AuthorizationCode)
-    .execution_options(synchronize_session=False)
+    .returning(*_TABLE.c)
 )
 _ISSUED = (
-    update(AuthorizationCode)
-    .where(AuthorizationCode.code_hash == bindparam("digest"))
+    update(_TABLE)
+    .where(_TABLE.c.code_hash == bindparam("digest"))
     .values(family_id=bindparam("family_id"), access_jti=bindparam("access_jti"))
-    .execution_options(synchronize_session=False)
 )
 
 
@@ -129,14 +129,21 @@ class AuthorizationCodes:
         if not code or len(code) > MAX_CODE_LENGTH:
             return CodeRefused("invalid authorization code")
         digest = self.digest(code)
-        claimed = session.execute(
-            _CLAIM, {"digest": digest, "client": client_id, "now": now}
-        ).scalar_one_or_none()
-        if claimed is None:
-            row = session.get(AuthorizationCode, digest)
-            if row is not None and row.client_id == client_id and row.redeemed_at is not None:
-                return CodeRefused("authorization code already used", replayed=row)
+        row = (
+            session.connection()
+            .execute(_CLAIM, {"digest": digest, "client": client_id, "now": now})
+            .first()
+        )
+        if row is None:
+            stored = session.get(AuthorizationCode, digest)
+            if (
+                stored is not None
+                and stored.client_id == client_id
+                and stored.redeemed_at is not None
+            ):
+                return CodeRefused("authorization code already used", replayed=stored)
             return CodeRefused("invalid authorization code")
+        claimed = AuthorizationCode(**row._mapping)  # what was claimed (not in the session)
         if redirect_uri != claimed.redirect_uri:
             return CodeRefused("redirect_uri does not match the authorization request")
         if not verifies(verifier, claimed.code_challenge):
@@ -147,6 +154,6 @@ class AuthorizationCodes:
         self, session: Session, code: AuthorizationCode, *, family_id: str | None, jti: str
     ) -> None:
         """Remember what was issued from ``code``, to revoke it if the code comes back."""
-        session.execute(
+        session.connection().execute(
             _ISSUED, {"digest": code.code_hash, "family_id": family_id, "access_jti": jti}
         )

@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Table, bindparam, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from ..config import Settings
-from ..store.models import BrowserSession, User
+from ..store.models import BrowserSession, SessionClient, User
 from .secrets import MasterKey, new_secret
 
 PURPOSE = "browser-session"
@@ -29,6 +32,9 @@ MAX_COOKIE_LENGTH = 128
 # A session's last use is written at most this often: a busy SSO hop does not write every time.
 TOUCH_EVERY = 60
 _BY_HASH = select(BrowserSession).where(BrowserSession.token_hash == bindparam("digest"))
+_SESSION_CLIENTS = cast(Table, SessionClient.__table__)
+_JOIN_SQLITE = sqlite_insert(_SESSION_CLIENTS).on_conflict_do_nothing()
+_JOIN_POSTGRESQL = postgresql_insert(_SESSION_CLIENTS).on_conflict_do_nothing()
 
 
 def cookie_name(issuer: str) -> str:
@@ -97,6 +103,18 @@ class BrowserSessions:
     def alive(self, row: BrowserSession, now: int) -> bool:
         """Whether ``row`` is neither ended, past its lifetime, nor idle too long."""
         return row.ended_at is None and now < row.expires_at and now < row.last_seen_at + self._idle
+
+    def joined(self, session: Session, row: BrowserSession, client_id: str, *, now: int) -> None:
+        """Note that ``client_id`` took part in the session ``row`` (its logout will tell the
+        client): one statement, a no-op when it is noted already."""
+        values = {"session_id": row.id, "client_id": client_id, "first_at": now}
+        dialect = session.get_bind().dialect.name
+        statement = (
+            postgresql_insert(SessionClient)
+            if dialect == "postgresql"
+            else sqlite_insert(SessionClient)
+        )
+        session.execute(statement.values(values).on_conflict_do_nothing())
 
     def end(self, session: Session, row: BrowserSession, *, now: int) -> None:
         """Log this session out."""

@@ -25,6 +25,7 @@ PURPOSE = "refresh-token"
 MAX_REFRESH_TOKEN_LENGTH = 512
 # Tokens are written with a Core INSERT: never read back in the transaction that mints them.
 _INSERT_TOKEN = cast(Table, RefreshToken.__table__).insert()
+_INSERT_FAMILY = cast(Table, RefreshFamily.__table__).insert()
 # Built once: the hot path only binds values. The token is claimed only while it is unspent,
 # unexpired, and of a live family of the presenting client.
 _CLAIM = (
@@ -99,28 +100,31 @@ class RefreshTokens:
         session_id: str | None = None,
     ) -> tuple[RefreshFamily, str]:
         """Open a new family (a login or a grant) and return it with its first token;
-        ``session_id``: the provider session it began in."""
-        family = RefreshFamily(
-            id=str(uuid.uuid4()),
-            tenant_id=tenant_id,
-            subject=subject,
-            user_id=user_id,
-            client_id=client_id,
-            scope=scope,
-            audience=audience,
-            amr=amr,
-            auth_time=auth_time if auth_time is not None else now,
-            session_id=session_id,
-            created_at=now,
-            expires_at=now + self._settings.refresh_token_ttl,
-        )
-        session.add(family)
-        session.flush()
+        ``session_id``: the provider session it began in. The family is written by one
+        statement (it is on every login's path); the object returned is not in the session."""
+        values = {
+            "id": str(uuid.uuid4()),
+            "tenant_id": tenant_id,
+            "subject": subject,
+            "user_id": user_id,
+            "client_id": client_id,
+            "scope": scope,
+            "audience": audience,
+            "amr": amr,
+            "auth_time": auth_time if auth_time is not None else now,
+            "session_id": session_id,
+            "created_at": now,
+            "expires_at": now + self._settings.refresh_token_ttl,
+            "revoked_at": None,
+            "revoked_reason": None,
+        }
+        session.flush()  # what the caller added first (the user, the client) is written first
+        session.connection().execute(_INSERT_FAMILY, values)
+        family = RefreshFamily(**values)
         return family, self._mint(session, family, now)
 
     def _mint(self, session: Session, family: RefreshFamily, now: int) -> str:
         token = new_secret()
-        session.flush()  # the family row first: the token refers to it
         session.connection().execute(
             _INSERT_TOKEN,
             {

@@ -10,7 +10,7 @@ import math
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, bindparam, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -106,7 +106,37 @@ class Revocations:
                 SubjectNotBefore.tenant_id == tenant_id, SubjectNotBefore.subject == subject
             )
         )
-        if not_before is None:
-            return False
-        iat = claims.get("iat")
-        return not jose.claims.is_numeric_date(iat) or iat < not_before
+        return revoked_by(claims, listed=False, not_before=not_before)
+
+
+def revoked_by(claims: Mapping[str, Any], *, listed: bool, not_before: int | None) -> bool:
+    """Whether a token with ``claims`` is revoked, its ``jti`` being ``listed`` on the
+    blocklist (or not) and its subject's not-before being ``not_before`` (or none).
+
+    >>> revoked_by({"iat": 100}, listed=False, not_before=101)
+    True
+    >>> revoked_by({"iat": 101}, listed=False, not_before=101)
+    False
+    """
+    if listed:
+        return True
+    if not_before is None:
+        return False
+    iat = claims.get("iat")
+    return not jose.claims.is_numeric_date(iat) or iat < not_before
+
+
+def revocation_columns() -> tuple[ColumnElement[bool], ColumnElement[int | None]]:
+    """Two columns to read beside a row, for :func:`revoked_by` in the same statement: whether
+    the ``:jti`` parameter is on the blocklist, and the not-before of ``:tenant``/``:sub``."""
+    listed = exists().where(RevokedToken.jti == bindparam("jti")).label("listed")
+    not_before = (
+        select(SubjectNotBefore.not_before)
+        .where(
+            SubjectNotBefore.tenant_id == bindparam("tenant"),
+            SubjectNotBefore.subject == bindparam("sub"),
+        )
+        .scalar_subquery()
+        .label("not_before")
+    )
+    return listed, not_before

@@ -38,11 +38,7 @@ def start(provider: Provider, user: User, now: int = NOW, **options: object) -> 
 
 def current(provider: Provider, cookie: str | None, now: int) -> BrowserSession | None:
     with provider.database.session() as session:
-        row = provider.sessions.current(session, cookie, now=now)
-        if row is not None:
-            session.flush()  # the touch is written before the row leaves the session
-            session.expunge(row)
-        return row
+        return provider.sessions.current(session, cookie, now=now)  # a plain object
 
 
 def test_a_session_is_found_by_its_cookie_only(provider: Provider, ada: User) -> None:

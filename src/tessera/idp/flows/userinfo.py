@@ -14,12 +14,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session
 
 from tessera.guard import InsufficientScope, Principal, TokenRefused, TokenRevoked
 
 from ..services.accounts import status_at
 from ..services.revocation import revocation_columns, revoked_by
+from ..store.database import Database
 from ..store.models import UUID_LENGTH, User
 
 # The claims each scope releases (OpenID Connect Core §5.4), of those the provider holds.
@@ -56,9 +56,9 @@ _USER = select(
 ).where(User.id == bindparam("sub"))
 
 
-def userinfo(session: Session, principal: Principal, *, now: int | None = None) -> dict[str, Any]:
+def userinfo(database: Database, principal: Principal, *, now: int | None = None) -> dict[str, Any]:
     """The UserInfo answer for the verified access token of ``principal``, whose revocation
-    is checked here, in the same statement that reads the user.
+    is checked here, in the one read that also reads the user.
 
     Refused as the guard refuses, so the answer is RFC 6750's: 403 ``insufficient_scope``
     without ``openid``; 401 ``invalid_token`` for a revoked token (``revoked``), and for a
@@ -69,14 +69,14 @@ def userinfo(session: Session, principal: Principal, *, now: int | None = None) 
     claims = principal.claims
     jti = claims.get("jti")
     row = (
-        session.execute(
+        database.read_row(
             _USER,
             {
                 "sub": principal.sub,
                 "jti": jti if type(jti) is str else "",
                 "tenant": principal.tenant or "",
             },
-        ).first()
+        )
         if len(principal.sub) <= UUID_LENGTH
         else None
     )

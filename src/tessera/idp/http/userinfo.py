@@ -24,8 +24,7 @@ router = APIRouter(prefix="/oauth2", tags=["openid connect"], route_class=OAuthR
 def _claims(provider: Provider, principal: Principal) -> dict[str, object]:
     """The claims, read in the transaction that also checks the token is not revoked."""
     try:
-        with provider.database.session(readonly=True) as session:
-            return userinfo(session, principal)
+        return userinfo(provider.database, principal)
     except GuardError as refusal:  # revoked, or a verified token these claims are not for
         raise GuardHTTPException(refusal, answer(refusal, realm=REALM)) from None
     except SQLAlchemyError:

@@ -86,7 +86,7 @@ class AuthorizationCodes:
     def issue(self, session: Session, grant: CodeGrant, *, now: int) -> str:
         """A new code for ``grant`` (in clear, for the redirect; only its hash is stored)."""
         code = new_secret()
-        session.execute(
+        session.connection().execute(
             _INSERT,
             {
                 "code_hash": self.digest(code),

@@ -17,10 +17,11 @@ import uuid
 from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..config import Settings
 from ..store.models import BrowserSession, SessionClient, User
@@ -31,7 +32,8 @@ PURPOSE = "browser-session"
 MAX_COOKIE_LENGTH = 128
 # A session's last use is written at most this often: a busy SSO hop does not write every time.
 TOUCH_EVERY = 60
-_BY_HASH = select(BrowserSession).where(BrowserSession.token_hash == bindparam("digest"))
+_SESSIONS = cast(Table, BrowserSession.__table__)
+_BY_HASH = select(_SESSIONS).where(_SESSIONS.c.token_hash == bindparam("digest"))
 _SESSION_CLIENTS = cast(Table, SessionClient.__table__)
 _JOIN_SQLITE = sqlite_insert(_SESSION_CLIENTS).on_conflict_do_nothing()
 _JOIN_POSTGRESQL = postgresql_insert(_SESSION_CLIENTS).on_conflict_do_nothing()
@@ -91,13 +93,20 @@ class BrowserSessions:
         """The live session ``cookie`` names (its last use noted), or ``None``."""
         if not cookie or len(cookie) > MAX_COOKIE_LENGTH:
             return None
-        row = session.scalars(
-            _BY_HASH.params(digest=self._master.keyed_hash(PURPOSE, cookie))
-        ).first()
-        if row is None or not self.alive(row, now):
+        found = (
+            session.connection()
+            .execute(_BY_HASH, {"digest": self._master.keyed_hash(PURPOSE, cookie)})
+            .first()
+        )
+        if found is None:
+            return None
+        # A plain object, not in the session: it is read on every SSO hop, and written (by
+        # :meth:`end` and the touch below) with one UPDATE each.
+        row = BrowserSession(**found._mapping)
+        if not self.alive(row, now):
             return None
         if now - row.last_seen_at >= TOUCH_EVERY:
-            row.last_seen_at = now
+            _set(session, row, last_seen_at=now)
         return row
 
     def alive(self, row: BrowserSession, now: int) -> bool:
@@ -107,19 +116,17 @@ class BrowserSessions:
     def joined(self, session: Session, row: BrowserSession, client_id: str, *, now: int) -> None:
         """Note that ``client_id`` took part in the session ``row`` (its logout will tell the
         client): one statement, a no-op when it is noted already."""
-        values = {"session_id": row.id, "client_id": client_id, "first_at": now}
-        dialect = session.get_bind().dialect.name
-        statement = (
-            postgresql_insert(SessionClient)
-            if dialect == "postgresql"
-            else sqlite_insert(SessionClient)
+        connection = session.connection()
+        postgres = connection.dialect.name == "postgresql"
+        connection.execute(
+            _JOIN_POSTGRESQL if postgres else _JOIN_SQLITE,
+            {"session_id": row.id, "client_id": client_id, "first_at": now},
         )
-        session.execute(statement.values(values).on_conflict_do_nothing())
 
     def end(self, session: Session, row: BrowserSession, *, now: int) -> None:
         """Log this session out."""
         if row.ended_at is None:
-            row.ended_at = now
+            _set(session, row, ended_at=now)
 
     def end_all(self, session: Session, user_id: str, *, now: int) -> list[BrowserSession]:
         """Log out every live session of ``user_id``; returns them."""
@@ -134,3 +141,11 @@ class BrowserSessions:
             row.ended_at = now
         session.flush()
         return rows
+
+
+def _set(session: Session, row: BrowserSession, **values: int) -> None:
+    """Write ``values`` to ``row``'s columns with one UPDATE, and show them on the object
+    (whether or not it is in the session) without marking it for another write."""
+    session.connection().execute(update(_SESSIONS).where(_SESSIONS.c.id == row.id).values(**values))
+    for name, value in values.items():
+        set_committed_value(row, name, value)

@@ -142,9 +142,17 @@ def documents(browser: webdriver.Chrome) -> list[tuple[str, int]] | None:
 
 
 def waiting(browser: webdriver.Chrome) -> WebDriverWait[webdriver.Chrome]:
-    """A wait that reads the page as it changes (an element of the page before is stale)."""
+    """A wait that reads the page as it changes: an element of the page before is stale, and
+    Chromium may answer a read during the navigation with an inspector error ("Node with given
+    id does not belong to the document"). Past ``WAIT`` the wait fails with a timeout."""
     return WebDriverWait(
-        browser, WAIT, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)
+        browser,
+        WAIT,
+        ignored_exceptions=(
+            NoSuchElementException,
+            StaleElementReferenceException,
+            WebDriverException,
+        ),
     )
 
 

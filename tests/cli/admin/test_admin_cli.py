@@ -181,7 +181,7 @@ def test_every_change_names_the_operator(admin: Admin, provider: Provider) -> No
     )
     assert {actor for _, _, actor in admin_changes(provider)} == {ACTOR}
     assert all(row.ip is None for row in events(provider, "client.created"))
-    assert answer["secret"] not in database_text(provider)
+    assert answer["client_secret"] not in database_text(provider)
 
 
 @pytest.mark.parametrize(

@@ -46,8 +46,8 @@ CLIENT_FIELDS = {
     "jwks",
     "created_at",
 }
-# A confidential client's secret, once: as ``secret`` and as OAuth names it.
-CREDENTIALS = {"client_id", "client_secret", "secret"}
+# A confidential client's credentials, as OAuth names them (the secret once, in one member).
+CREDENTIALS = {"client_id", "client_secret"}
 CALLBACK = "https://wiki.example/callback"
 # The command's own example: an OpenID Connect web app.
 WIKI = (
@@ -96,8 +96,9 @@ def test_create_prints_the_secret_once_and_stores_only_its_hash(
 ) -> None:
     add_tenant(admin)
     made = document(admin("client", "create", "-t", "acme", *BILLING, "--json"))
-    secret = made.pop("secret")
-    assert (made.pop("client_id"), made.pop("client_secret")) == (made["id"], secret)
+    secret = made.pop("client_secret")
+    assert made.pop("client_id") == made["id"] and isinstance(secret, str)
+    assert sum(secret in str(value) for value in made.values()) == 0  # printed once only
     assert made.keys() == CLIENT_FIELDS
     assert made["token_endpoint_auth_method"] == "client_secret_basic"
     assert (made["redirect_uris"], made["backchannel_logout_uri"]) == ([], None)
@@ -148,7 +149,7 @@ def test_a_public_first_party_client_has_no_secret(admin: Admin, provider: Provi
             "--json",
         )
     )
-    assert (made["secret"], made["confidential"], made["first_party"]) == (None, False, True)
+    assert (made["client_secret"], made["confidential"], made["first_party"]) == (None, False, True)
     assert stored_hash(provider, made["id"]) is None
     assert authenticates(provider, made["id"], None)
     refused(
@@ -163,15 +164,15 @@ def test_rotate_secret_replaces_it(admin: Admin, provider: Provider) -> None:
     made = document(admin("client", "create", "-t", "acme", *BILLING, "--json"))
     rotated = document(admin("client", "rotate-secret", "-t", "acme", made["id"], "--json"))
     assert rotated.keys() == CLIENT_FIELDS | CREDENTIALS
-    assert rotated["secret"] != made["secret"]
-    assert (rotated["client_id"], rotated["client_secret"]) == (made["id"], rotated["secret"])
-    assert authenticates(provider, made["id"], rotated["secret"])
-    assert not authenticates(provider, made["id"], made["secret"])
-    assert rotated["secret"] not in database_text(provider)
+    assert rotated["client_secret"] != made["client_secret"]
+    assert rotated["client_id"] == made["id"] and "secret" not in rotated
+    assert authenticates(provider, made["id"], rotated["client_secret"])
+    assert not authenticates(provider, made["id"], made["client_secret"])
+    assert rotated["client_secret"] not in database_text(provider)
 
     (row,) = events(provider, "client.secret_rotated")
     assert (row.tenant_id, row.actor, row.client_id) == ("acme", ACTOR, made["id"])
-    assert rotated["secret"] not in row.details and made["secret"] not in row.details
+    assert rotated["client_secret"] not in row.details and made["client_secret"] not in row.details
 
     text = ok(admin("client", "rotate-secret", "-t", "acme", made["id"]))
     assert "client secret (shown once): " in text.stdout
@@ -180,7 +181,7 @@ def test_rotate_secret_replaces_it(admin: Admin, provider: Provider) -> None:
 def test_update_scopes_name_and_status(admin: Admin, provider: Provider) -> None:
     add_tenant(admin)
     made = document(admin("client", "create", "-t", "acme", *BILLING, "--json"))
-    client_id, secret = made["id"], made["secret"]
+    client_id, secret = made["id"], made["client_secret"]
 
     changed = document(
         admin(
@@ -359,7 +360,7 @@ def test_an_oidc_web_app_gets_an_id_a_secret_and_its_redirect_uris(
     )
     assert made.keys() == CLIENT_FIELDS | CREDENTIALS
     client_id, secret = made["client_id"], made["client_secret"]
-    assert client_id == made["id"] and isinstance(secret, str) and secret == made["secret"]
+    assert client_id == made["id"] and isinstance(secret, str) and secret == made["client_secret"]
     assert authenticates(provider, client_id, secret)
     assert made["grant_types"] == ["authorization_code", "refresh_token"]
     assert made["redirect_uris"] == [CALLBACK, "http://127.0.0.1/callback"]
@@ -386,7 +387,7 @@ def test_an_oidc_web_app_gets_an_id_a_secret_and_its_redirect_uris(
 def test_a_public_oidc_client_has_no_secret(admin: Admin, provider: Provider) -> None:
     add_tenant(admin)
     made = document(admin("client", "create", "-t", "acme", *WIKI, "--public"))
-    assert (made["client_secret"], made["secret"], made["confidential"]) == (None, None, False)
+    assert (made["client_secret"], made["confidential"]) == (None, False) and "secret" not in made
     assert made["token_endpoint_auth_method"] == "none"
     assert stored_hash(provider, made["client_id"]) is None
     assert authenticates(provider, made["client_id"], None)
@@ -520,7 +521,7 @@ def test_a_client_created_with_jwks_has_no_secret_and_its_keys_are_replaced(
         )
     )
     assert made.keys() == CLIENT_FIELDS | CREDENTIALS
-    assert (made["secret"], made["client_secret"], made["confidential"]) == (None, None, True)
+    assert (made["client_secret"], made["confidential"]) == (None, True) and "secret" not in made
     assert made["token_endpoint_auth_method"] == "private_key_jwt"
     assert made["jwks"] == {"keys": [first.public().to_jwk()]}
     assert stored_hash(provider, made["id"]) is None

@@ -110,9 +110,9 @@ def _show_secret(
     title: str, document: dict[str, Any], secret: str | None, json_output: bool
 ) -> None:
     if json_output:
-        # ``secret`` as before; ``client_id`` and ``client_secret`` as OAuth and the admin API
-        # name them, so a script can hand the document to a relying party as it is.
-        credentials = {"client_id": document["id"], "client_secret": secret, "secret": secret}
+        # ``client_id`` and ``client_secret`` as OAuth names them, so a script can hand the
+        # document to a relying party as it is (the secret once, in this one member).
+        credentials = {"client_id": document["id"], "client_secret": secret}
         show(title, {**document, **credentials}, json_output=True)
         return
     show(title, document, json_output=False)

@@ -47,7 +47,7 @@ from ..flows.sign_in import (
 from ..services.audit import record
 from ..services.refresh import Refused
 from ..store.models import Client, Tenant
-from .oauth import form_body
+from .oauth import form_body, query_parameters
 from .page_forms import (
     Exchange,
     error_page,
@@ -96,18 +96,7 @@ PARAMETERS = {
     "",
     summary="Authorization endpoint: response_type=code with PKCE (S256), OpenID Connect",
     response_description="A page (sign-in, consent, error) or a 303 back to the client",
-    openapi_extra={
-        "parameters": [
-            {
-                "name": name,
-                "in": "query",
-                "required": False,
-                "schema": {"type": "string"},
-                "description": text,
-            }
-            for name, text in PARAMETERS.items()
-        ]
-    },
+    openapi_extra=query_parameters(**PARAMETERS),
 )
 async def authorize_endpoint(request: Request) -> Response:
     params, repeated = parameters(request.url.query)

@@ -18,7 +18,7 @@ from ..flows.logout import (
     unseal_logout,
 )
 from ..store.models import Tenant
-from .oauth import form_body
+from .oauth import form_body, query_parameters
 from .page_forms import (
     Exchange,
     clear_session_cookie,
@@ -47,18 +47,7 @@ PARAMETERS = {
 @router.get(
     "",
     summary="End-session endpoint: log out of the provider (and, by back-channel, its clients)",
-    openapi_extra={
-        "parameters": [
-            {
-                "name": name,
-                "in": "query",
-                "required": False,
-                "schema": {"type": "string"},
-                "description": text,
-            }
-            for name, text in PARAMETERS.items()
-        ]
-    },
+    openapi_extra=query_parameters(**PARAMETERS),
 )
 async def logout_endpoint(request: Request) -> Response:
     params, repeated = parameters(request.url.query)

@@ -47,6 +47,27 @@ def form_body(**fields: str) -> dict[str, Any]:
     }
 
 
+def query_parameters(**fields: str) -> dict[str, Any]:
+    """OpenAPI for optional string parameters of the query (a GET that :func:`form_body`'s
+    POST twins).
+
+    >>> query_parameters(state="echoed")["parameters"][0]["in"]
+    'query'
+    """
+    return {
+        "parameters": [
+            {
+                "name": name,
+                "in": "query",
+                "required": False,
+                "schema": {"type": "string"},
+                "description": text,
+            }
+            for name, text in fields.items()
+        ]
+    }
+
+
 CLIENT_FIELDS = {
     "client_id": "client_secret_post: the client's id (optional with private_key_jwt)",
     "client_secret": "client_secret_post: the client's secret",

@@ -43,7 +43,9 @@ class Provider:
 
     def __init__(self, settings: Settings, *, fanout: Fanout | None = None) -> None:
         self.settings = settings
-        self.database = Database(settings.database_url, pool_size=settings.threads + 2)
+        # A connection for each worker thread of the routes' and of FastAPI's (anyio's), and
+        # for the event loop's own reads and the housekeeping thread.
+        self.database = Database(settings.database_url, pool_size=2 * settings.threads + 2)
         secret = settings.master_key.get_secret_value() if settings.master_key else None
         self.master = MasterKey.load(secret, settings.master_key_file)
         self.passwords = Passwords(
@@ -58,7 +60,7 @@ class Provider:
         self.id_tokens = IdTokenIssuer(self.keyring, settings)
         self.refresh = RefreshTokens(self.master, settings)
         self.codes = AuthorizationCodes(self.master, settings)
-        self.sessions = BrowserSessions(self.master, settings)
+        self.sessions = BrowserSessions(self.master, self.database, settings)
         self.backchannel = BackchannelLogout(self.keyring, self.database, settings)
         self.clients = ClientCache(ttl=settings.client_cache_ttl)
         self.client_assertions = ClientAssertions(settings.issuer)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from tessera import jose
@@ -23,7 +24,7 @@ from tessera import jose
 from ..errors import OAuthError
 from ..provider import Provider
 from ..services import consents, sealed_forms
-from ..services.accounts import effective_status
+from ..services.accounts import status_at
 from ..services.authorization_codes import CodeGrant
 from ..services.id_tokens import ID_TOKEN_ALGS, OPENID_SCOPES
 from ..services.pkce import challenge_problem
@@ -303,7 +304,7 @@ class ConsentNeeded:
     """A third-party client asks for ``scope``, which the person (``user``, signed in with the
     provider session ``session_id``) has not allowed it yet."""
 
-    user: User
+    user: Person
     session_id: str
     scope: tuple[str, ...]
 
@@ -318,17 +319,32 @@ class Granted:
 Next = SignInNeeded | ConsentNeeded | Granted
 
 
+@dataclass(frozen=True, slots=True)
+class Person:
+    """The user a live provider session signs in, as the authorization steps need them."""
+
+    id: str
+    tenant_id: str
+    username: str
+
+
+# Read on every SSO hop: a prepared read, outside the request's transaction.
+_PERSON = select(User.tenant_id, User.username, User.status, User.locked_until).where(
+    User.id == bindparam("id")
+)
+
+
 def signed_in_user(
-    session: Session, client: Client, row: BrowserSession | None, now: int
-) -> tuple[BrowserSession, User] | None:
+    provider: Provider, client: Client, row: BrowserSession | None, now: int
+) -> tuple[BrowserSession, Person] | None:
     """The session's user, if the session may sign in to ``client``: a user of the client's
     tenant, still active. A person of another tenant is not signed in here."""
     if row is None or row.tenant_id != client.tenant_id:
         return None
-    user = session.get(User, row.user_id)
-    if user is None or effective_status(user, now) != "active":
+    found = provider.database.first(_PERSON, {"id": row.user_id})
+    if found is None or status_at(found.status, found.locked_until, now) != "active":
         return None
-    return row, user
+    return row, Person(row.user_id, found.tenant_id, found.username)
 
 
 def next_step(
@@ -343,7 +359,7 @@ def next_step(
     """What the request needs now, given the browser's live provider session ``row``; with
     ``consented``, the person has just allowed what is asked (remembered here). ``prompt=none``
     refuses what would need a page (``login_required``, ``consent_required``)."""
-    current = signed_in_user(session, asked.client, row, now)
+    current = signed_in_user(provider, asked.client, row, now)
     why = _sign_in_due(asked, current, now)
     if why is not None:
         if "none" in asked.prompt:
@@ -379,7 +395,9 @@ def next_step(
     return Granted(grant(provider, session, asked, row, scope, now))
 
 
-def _sign_in_due(asked: Asked, current: tuple[BrowserSession, User] | None, now: int) -> str | None:
+def _sign_in_due(
+    asked: Asked, current: tuple[BrowserSession, Person] | None, now: int
+) -> str | None:
     if current is None:
         return ""
     row, _ = current

@@ -11,17 +11,30 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ..provider import Provider
-from ..services.accounts import effective_status
+from ..services.accounts import status_at
 from ..services.audit import Context, record
 from ..services.authorization_codes import CodeRefused
 from ..services.id_tokens import OPENID_SCOPES, SignIn
-from ..services.rbac import access_of, permitted_scope
+from ..services.rbac import Access, access_columns, access_from, permitted_scope
 from ..services.refresh import Refused
 from ..store.models import AuthorizationCode, Client, RefreshFamily, User
-from .user_tokens import audience_for, user_tokens
+from .user_tokens import Someone, audience_for, user_tokens
+
+# The user a code was issued for, and their roles now: one prepared read, outside the
+# redemption's transaction (it is on every code redemption's path).
+_ROLE_NAMES, _PERMISSIONS = access_columns(User.id)
+_USER = select(
+    User.id,
+    User.tenant_id,
+    User.status,
+    User.locked_until,
+    _ROLE_NAMES.label("role_names"),
+    _PERMISSIONS.label("permissions"),
+).where(User.id == bindparam("id"))
 
 
 def user_scope(asked: tuple[str, ...], permissions: frozenset[str]) -> tuple[str, ...]:
@@ -64,22 +77,23 @@ def redeem_code(
             details={"reason": redeemed.reason},
         )
         return Refused(redeemed.reason)
-    user = session.get(User, redeemed.user_id)
-    if user is None or effective_status(user, now) != "active":
+    user = provider.database.first(_USER, {"id": redeemed.user_id})
+    if user is None or status_at(user.status, user.locked_until, now) != "active":
         return Refused("the user is no longer active")
-    return _tokens(provider, session, client, user, redeemed, context, now)
+    access = access_from(user.role_names, user.permissions)
+    return _tokens(provider, session, client, user, access, redeemed, context, now)
 
 
 def _tokens(
     provider: Provider,
     session: Session,
     client: Client,
-    user: User,
+    user: Someone,
+    access: Access,
     code: AuthorizationCode,
     context: Context,
     now: int,
 ) -> dict[str, Any]:
-    access = access_of(session, user.id)
     scope = user_scope(tuple(code.scope.split()), access.permissions)
     amr = tuple(code.amr.split())
     minted = user_tokens(

@@ -5,14 +5,24 @@ the grant gives one — a new refresh family carrying the same."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
 from ..errors import OAuthError
 from ..provider import Provider
 from ..services.rbac import Access
-from ..store.models import Client, User
+from ..store.models import Client
+
+
+class Someone(Protocol):
+    """The user tokens are minted for: a ``User``, or a row read of one."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def tenant_id(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +63,7 @@ def user_tokens(
     provider: Provider,
     session: Session,
     client: Client,
-    user: User,
+    user: Someone,
     access: Access,
     *,
     scope: tuple[str, ...],

@@ -69,7 +69,7 @@ def userinfo(database: Database, principal: Principal, *, now: int | None = None
     claims = principal.claims
     jti = claims.get("jti")
     row = (
-        database.read_row(
+        database.first(
             _USER,
             {
                 "sub": principal.sub,

@@ -19,7 +19,6 @@ from urllib.parse import urlencode, urlsplit
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from ..errors import OAuthError, Throttled
 from ..flows.authorization import (
@@ -47,6 +46,7 @@ from ..flows.sign_in import (
 from ..services.audit import record
 from ..services.refresh import Refused
 from ..store.models import Client, Tenant
+from ..threads import in_thread
 from .oauth import form_body, query_parameters
 from .page_forms import (
     Exchange,
@@ -100,7 +100,7 @@ PARAMETERS = {
 )
 async def authorize_endpoint(request: Request) -> Response:
     params, repeated = parameters(request.url.query)
-    return await run_in_threadpool(_authorize, exchange_of(request), params, repeated)
+    return await in_thread(_authorize, exchange_of(request), params, repeated)
 
 
 @router.post(
@@ -112,7 +112,7 @@ async def authorize_form_endpoint(request: Request) -> Response:
     if not is_form(request):
         return error_page("the request must be a form", 415)
     params, repeated = parameters((await request.body()).decode("utf-8", "replace"))
-    return await run_in_threadpool(_authorize, exchange_of(request), params, repeated)
+    return await in_thread(_authorize, exchange_of(request), params, repeated)
 
 
 def _authorize(exchange: Exchange, params: dict[str, str], repeated: frozenset[str]) -> Response:
@@ -198,7 +198,7 @@ async def consent_endpoint(request: Request) -> Response:
 def _consent(exchange: Exchange, session: Session, asked: Asked, form: dict[str, str]) -> Response:
     provider, now = exchange.provider, exchange.now
     row = provider.sessions.current(session, exchange.browser.session_cookie, now=now)
-    current = signed_in_user(session, asked.client, row, now)
+    current = signed_in_user(provider, asked.client, row, now)
     if current is None or asked.signed_in != current[0].id:
         # Not the session the consent was asked in: start this request's steps again.
         return _show(exchange, session, asked, next_step(provider, session, asked, row, now=now))
@@ -232,7 +232,7 @@ async def _on_form(request: Request, step: FormStep) -> Response:
     form = await form_fields(request, exchange)
     if isinstance(form, Response):
         return form
-    return await run_in_threadpool(_form_step, exchange, step, form)
+    return await in_thread(_form_step, exchange, step, form)
 
 
 def _form_step(exchange: Exchange, step: FormStep, form: dict[str, str]) -> Response:

@@ -13,7 +13,6 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from ..errors import OAuthError, invalid_grant, invalid_request
 from ..flows.bootstrap import WEB_CLIENT
@@ -26,6 +25,7 @@ from ..services.clients import is_confidential
 from ..services.refresh import Refused
 from ..services.secrets import same
 from ..store.models import ID_LENGTH, Client
+from ..threads import in_thread
 from .answers import EdgeRefusal, OAuthRoute, json_answer
 from .oauth import form_body
 from .requests import context_of, provider_of, single_valued_form
@@ -108,7 +108,7 @@ async def login_endpoint(request: Request) -> Response:
     username, password = form.get("username"), form.get("password")
     if not username or not password:
         raise invalid_request("username and password are required")
-    answer = await run_in_threadpool(
+    answer = await in_thread(
         _login,
         provider,
         form.get("client_id", WEB_CLIENT),
@@ -161,7 +161,7 @@ async def login_mfa_endpoint(request: Request) -> Response:
     mfa_token = form.get("mfa_token")
     if not mfa_token:
         raise invalid_request("mfa_token is required")
-    answer = await run_in_threadpool(
+    answer = await in_thread(
         second_step,
         provider,
         mfa_token,
@@ -192,7 +192,7 @@ def second_step(
 async def refresh_endpoint(request: Request) -> Response:
     provider = provider_of(request)
     refresh_token = _cookie_session(request)
-    answer = await run_in_threadpool(_refresh, provider, refresh_token, context_of(request))
+    answer = await in_thread(_refresh, provider, refresh_token, context_of(request))
     new_refresh = answer.pop("refresh_token")
     return with_cookies(json_answer(answer), provider, new_refresh)
 
@@ -214,7 +214,7 @@ def _refresh(provider: Provider, refresh_token: str, context: Context) -> dict[s
 async def logout_endpoint(request: Request) -> Response:
     provider = provider_of(request)
     refresh_token = _cookie_session(request)
-    await run_in_threadpool(_logout, provider, refresh_token, context_of(request), False)
+    await in_thread(_logout, provider, refresh_token, context_of(request), False)
     return _cleared(json_answer({}))
 
 
@@ -222,7 +222,7 @@ async def logout_endpoint(request: Request) -> Response:
 async def logout_all_endpoint(request: Request) -> Response:
     provider = provider_of(request)
     refresh_token = _cookie_session(request)
-    await run_in_threadpool(_logout, provider, refresh_token, context_of(request), True)
+    await in_thread(_logout, provider, refresh_token, context_of(request), True)
     return _cleared(json_answer({}))
 
 

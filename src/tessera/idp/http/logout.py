@@ -8,7 +8,6 @@ from urllib.parse import urlencode, urlsplit
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from ..flows.logout import (
     BadLogoutRequest,
@@ -18,6 +17,7 @@ from ..flows.logout import (
     unseal_logout,
 )
 from ..store.models import Tenant
+from ..threads import in_thread
 from .oauth import form_body, query_parameters
 from .page_forms import (
     Exchange,
@@ -51,7 +51,7 @@ PARAMETERS = {
 )
 async def logout_endpoint(request: Request) -> Response:
     params, repeated = parameters(request.url.query)
-    return await run_in_threadpool(_logout, exchange_of(request), params, repeated)
+    return await in_thread(_logout, exchange_of(request), params, repeated)
 
 
 @router.post(
@@ -63,7 +63,7 @@ async def logout_form_endpoint(request: Request) -> Response:
     if not is_form(request):
         return error_page("the request must be a form", 415)
     params, repeated = parameters((await request.body()).decode("utf-8", "replace"))
-    return await run_in_threadpool(_logout, exchange_of(request), params, repeated)
+    return await in_thread(_logout, exchange_of(request), params, repeated)
 
 
 def _logout(exchange: Exchange, params: dict[str, str], repeated: frozenset[str]) -> Response:
@@ -87,7 +87,7 @@ async def confirm_endpoint(request: Request) -> Response:
     form = await form_fields(request, exchange)
     if isinstance(form, Response):
         return form
-    return await run_in_threadpool(_confirmed, exchange, form)
+    return await in_thread(_confirmed, exchange, form)
 
 
 def _confirmed(exchange: Exchange, form: dict[str, str]) -> Response:

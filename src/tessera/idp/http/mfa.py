@@ -14,7 +14,6 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from tessera.guard import GuardError, Principal, answer
 from tessera.guard.fastapi import GuardHTTPException
@@ -36,6 +35,7 @@ from ..services.audit import Context
 from ..services.mfa import Enrolment
 from ..services.refresh import Refused
 from ..store.models import User
+from ..threads import in_thread
 from . import browser
 from .answers import OAuthRoute, json_answer
 from .oauth import CLIENT_FIELDS, form_body
@@ -93,7 +93,7 @@ def _optional_body(**fields: str) -> dict[str, Any]:
 @router.get("", summary="Your second factor: enabled since when, recovery codes left")
 async def status_endpoint(principal: Person, request: Request) -> Response:
     provider = provider_of(request)
-    answer = await run_in_threadpool(_as_user, provider, principal, factor_status)
+    answer = await in_thread(_as_user, provider, principal, factor_status)
     return json_answer(answer)
 
 
@@ -108,7 +108,7 @@ async def start_endpoint(principal: MaybePerson, request: Request) -> Response:
     provider = provider_of(request)
     context = context_of(request)
     if principal is not None:
-        enrolment = await run_in_threadpool(
+        enrolment = await in_thread(
             _as_user,
             provider,
             principal,
@@ -118,7 +118,7 @@ async def start_endpoint(principal: MaybePerson, request: Request) -> Response:
         mfa_token = (await _form(request)).get("mfa_token")
         if not mfa_token:
             await no_credentials(request)
-        enrolment = await run_in_threadpool(_start_for_login, provider, mfa_token, context)
+        enrolment = await in_thread(_start_for_login, provider, mfa_token, context)
     return json_answer(_enrolment(enrolment))
 
 
@@ -147,7 +147,7 @@ async def confirm_endpoint(principal: MaybePerson, request: Request) -> Response
         raise invalid_request("otp is required")
     context = context_of(request)
     if principal is not None:
-        codes = await run_in_threadpool(
+        codes = await in_thread(
             _as_user,
             provider,
             principal,
@@ -158,15 +158,13 @@ async def confirm_endpoint(principal: MaybePerson, request: Request) -> Response
     if not mfa_token:
         await no_credentials(request)
     if enrolment_challenge(provider, mfa_token).via == "browser":
-        answer = await run_in_threadpool(
-            browser.second_step, provider, mfa_token, otp, None, context
-        )
+        answer = await in_thread(browser.second_step, provider, mfa_token, otp, None, context)
         refresh_token = answer.pop("refresh_token")
         return browser.with_cookies(json_answer(answer), provider, refresh_token)
     # A login begun at the token endpoint ends as it would there: the client authenticates.
     grant = {**form, "grant_type": MFA_OTP}
     basic = basic_credentials(request)
-    answer = await run_in_threadpool(token_response, provider, grant, basic, context)
+    answer = await in_thread(token_response, provider, grant, basic, context)
     return json_answer(answer)
 
 
@@ -181,7 +179,7 @@ async def recovery_codes_endpoint(principal: Person, request: Request) -> Respon
     if not otp:
         raise invalid_request("otp is required")
     context = context_of(request)
-    codes = await run_in_threadpool(
+    codes = await in_thread(
         _as_user,
         provider,
         principal,
@@ -200,7 +198,7 @@ async def remove_endpoint(principal: Person, request: Request) -> Response:
     form = await single_valued_form(request)
     otp, recovery_code = form.get("otp"), form.get("recovery_code")
     context = context_of(request)
-    await run_in_threadpool(
+    await in_thread(
         _as_user,
         provider,
         principal,

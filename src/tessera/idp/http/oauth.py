@@ -10,7 +10,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
 from ..errors import invalid_client, invalid_request
 from ..flows.client_auth import client_from_request
@@ -21,6 +20,7 @@ from ..provider import Provider
 from ..services.audit import Context
 from ..services.client_assertions import JWT_BEARER
 from ..services.clients import is_confidential
+from ..threads import in_thread
 from .answers import OAuthRoute, json_answer
 from .requests import basic_credentials, context_of, provider_of, single_valued_form
 
@@ -100,7 +100,7 @@ async def token(request: Request) -> Response:
     provider = provider_of(request)
     form = await single_valued_form(request)
     basic = basic_credentials(request)
-    answer = await run_in_threadpool(token_response, provider, form, basic, context_of(request))
+    answer = await in_thread(token_response, provider, form, basic, context_of(request))
     return json_answer(answer)
 
 
@@ -137,7 +137,7 @@ TOKEN_FIELDS = form_body(
 async def revoke_endpoint(request: Request) -> Response:
     provider = provider_of(request)
     asked = await token_request(request)
-    await run_in_threadpool(_revoke, provider, asked, context_of(request))
+    await in_thread(_revoke, provider, asked, context_of(request))
     return json_answer({})
 
 
@@ -151,7 +151,7 @@ def _revoke(provider: Provider, asked: TokenRequest, context: Context) -> None:
 async def introspect_endpoint(request: Request) -> Response:
     provider = provider_of(request)
     asked = await token_request(request)
-    return json_answer(await run_in_threadpool(_introspect, provider, asked))
+    return json_answer(await in_thread(_introspect, provider, asked))
 
 
 def _introspect(provider: Provider, asked: TokenRequest) -> dict[str, Any]:

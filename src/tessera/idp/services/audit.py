@@ -19,18 +19,24 @@ from functools import lru_cache
 from typing import IO, Any, Protocol, cast
 
 import orjson
-from sqlalchemy import BigInteger, ColumnElement, Select, Table, func, literal, select
+from sqlalchemy import BigInteger, ColumnElement, Select, Table, bindparam, func, literal, select
 from sqlalchemy.orm import Session
 
 from tessera.jose import b64
 from tessera.jose.errors import MalformedToken
 
 from ..errors import unprocessable
+from ..store import prepared
 from ..store.database import Database
 from ..store.models import AuditEvent
 
 _TABLE = cast(Table, AuditEvent.__table__)
-_INSERT = _TABLE.insert()
+# Every column but the id, which the database numbers (prepared: store/prepared.py).
+_INSERT = (
+    _TABLE.insert()
+    .inline()
+    .values({column.name: bindparam(column.name) for column in _TABLE.c if column.name != "id"})
+)
 
 # Names that must never reach the log, whatever a caller puts in `details`.
 _FORBIDDEN = frozenset(
@@ -64,7 +70,8 @@ def record(
     clean = {key: value for key, value in (details or {}).items() if key not in _FORBIDDEN}
     # A Core INSERT on the session's connection: audit rows are never read back by the
     # transaction that writes them, so the ORM's unit of work would only add cost.
-    session.connection().execute(
+    prepared.run(
+        session,
         _INSERT,
         {
             "at": int(time.time()) if at is None else at,

@@ -17,6 +17,7 @@ from sqlalchemy import Table, bindparam, update
 from sqlalchemy.orm import Session
 
 from ..config import Settings
+from ..store import prepared
 from ..store.models import AuthorizationCode
 from .pkce import verifies
 from .secrets import MasterKey, new_secret
@@ -86,7 +87,8 @@ class AuthorizationCodes:
     def issue(self, session: Session, grant: CodeGrant, *, now: int) -> str:
         """A new code for ``grant`` (in clear, for the redirect; only its hash is stored)."""
         code = new_secret()
-        session.connection().execute(
+        prepared.run(
+            session,
             _INSERT,
             {
                 "code_hash": self.digest(code),
@@ -129,11 +131,7 @@ class AuthorizationCodes:
         if not code or len(code) > MAX_CODE_LENGTH:
             return CodeRefused("invalid authorization code")
         digest = self.digest(code)
-        row = (
-            session.connection()
-            .execute(_CLAIM, {"digest": digest, "client": client_id, "now": now})
-            .first()
-        )
+        row = prepared.run(session, _CLAIM, {"digest": digest, "client": client_id, "now": now})
         if row is None:
             stored = session.get(AuthorizationCode, digest)
             if (
@@ -143,7 +141,7 @@ class AuthorizationCodes:
             ):
                 return CodeRefused("authorization code already used", replayed=stored)
             return CodeRefused("invalid authorization code")
-        claimed = AuthorizationCode(**row._mapping)  # what was claimed (not in the session)
+        claimed = AuthorizationCode(**row._asdict())  # what was claimed (not in the session)
         if redirect_uri != claimed.redirect_uri:
             return CodeRefused("redirect_uri does not match the authorization request")
         if not verifies(verifier, claimed.code_challenge):
@@ -154,6 +152,6 @@ class AuthorizationCodes:
         self, session: Session, code: AuthorizationCode, *, family_id: str | None, jti: str
     ) -> None:
         """Remember what was issued from ``code``, to revoke it if the code comes back."""
-        session.connection().execute(
-            _ISSUED, {"digest": code.code_hash, "family_id": family_id, "access_jti": jti}
+        prepared.run(
+            session, _ISSUED, {"digest": code.code_hash, "family_id": family_id, "access_jti": jti}
         )

@@ -24,6 +24,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ..config import Settings
+from ..store import prepared
+from ..store.database import Database
 from ..store.models import BrowserSession, SessionClient, User
 from .secrets import MasterKey, new_secret
 
@@ -56,8 +58,9 @@ class Started:
 class BrowserSessions:
     """Starts, finds and ends browser sessions."""
 
-    def __init__(self, master: MasterKey, settings: Settings) -> None:
+    def __init__(self, master: MasterKey, database: Database, settings: Settings) -> None:
         self._master = master
+        self._database = database
         self._idle = settings.session_idle_ttl
         self._ttl = settings.session_ttl
 
@@ -93,16 +96,14 @@ class BrowserSessions:
         """The live session ``cookie`` names (its last use noted), or ``None``."""
         if not cookie or len(cookie) > MAX_COOKIE_LENGTH:
             return None
-        found = (
-            session.connection()
-            .execute(_BY_HASH, {"digest": self._master.keyed_hash(PURPOSE, cookie)})
-            .first()
-        )
+        digest = self._master.keyed_hash(PURPOSE, cookie)
+        found = self._database.first(_BY_HASH, {"digest": digest})
         if found is None:
             return None
-        # A plain object, not in the session: it is read on every SSO hop, and written (by
-        # :meth:`end` and the touch below) with one UPDATE each.
-        row = BrowserSession(**found._mapping)
+        # A plain object, not in the session: it is read on every SSO hop (a prepared read,
+        # outside the session's transaction), and written (by :meth:`end` and the touch
+        # below) with one UPDATE each.
+        row = BrowserSession(**found._asdict())
         if not self.alive(row, now):
             return None
         if now - row.last_seen_at >= TOUCH_EVERY:
@@ -116,9 +117,9 @@ class BrowserSessions:
     def joined(self, session: Session, row: BrowserSession, client_id: str, *, now: int) -> None:
         """Note that ``client_id`` took part in the session ``row`` (its logout will tell the
         client): one statement, a no-op when it is noted already."""
-        connection = session.connection()
-        postgres = connection.dialect.name == "postgresql"
-        connection.execute(
+        postgres = session.get_bind().dialect.name == "postgresql"
+        prepared.run(
+            session,
             _JOIN_POSTGRESQL if postgres else _JOIN_SQLITE,
             {"session_id": row.id, "client_id": client_id, "first_at": now},
         )

@@ -12,13 +12,13 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from anyio import to_thread
 from sqlalchemy.exc import SQLAlchemyError
 
 from tessera import jose
 from tessera.guard import RevocationUnavailable
 
 from ..store.database import Database
+from ..threads import in_thread
 from .keyring import Keyring
 from .revocation import Revocations
 
@@ -66,7 +66,7 @@ class DatabaseRevocations:
 
     async def is_active(self, token: str, claims: Mapping[str, Any]) -> bool:
         """Whether the token is neither on the blocklist nor before its subject's not-before."""
-        return not await to_thread.run_sync(self._revoked, dict(claims))
+        return not await in_thread(self._revoked, dict(claims))
 
     def _revoked(self, claims: dict[str, Any]) -> bool:
         try:

@@ -15,6 +15,7 @@ from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from ..config import Settings
+from ..store import prepared
 from ..store.models import RefreshFamily, RefreshToken, User
 from .audit import Context, record
 from .rbac import Access, access_columns, access_from
@@ -119,13 +120,14 @@ class RefreshTokens:
             "revoked_reason": None,
         }
         session.flush()  # what the caller added first (the user, the client) is written first
-        session.connection().execute(_INSERT_FAMILY, values)
+        prepared.run(session, _INSERT_FAMILY, values)
         family = RefreshFamily(**values)
         return family, self._mint(session, family, now)
 
     def _mint(self, session: Session, family: RefreshFamily, now: int) -> str:
         token = new_secret()
-        session.connection().execute(
+        prepared.run(
+            session,
             _INSERT_TOKEN,
             {
                 "token_hash": self.digest(token),

@@ -22,12 +22,15 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, Executable, Row, create_engine, event, text
+from sqlalchemy import ClauseElement, Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
+from .prepared import prepared
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 AFTER_COMMIT = "tessera.after_commit"
+_SQLITE_CONNECT = {"check_same_thread": False, "timeout": 30}
 _MIGRATION_LOCK = 0x7E55E4A  # the advisory lock key migrations take on PostgreSQL
 
 __all__ = ["AFTER_COMMIT", "Database", "after_commit", "text"]
@@ -61,7 +64,7 @@ class Database:
                 options["poolclass"] = StaticPool
             if "poolclass" not in options:
                 options.update(pool_size=pool_size, max_overflow=0)
-            options["connect_args"] = {"check_same_thread": False, "timeout": 30}
+            options["connect_args"] = _SQLITE_CONNECT
         else:
             options.update(pool_size=pool_size, max_overflow=0, pool_recycle=1800)
         self.engine: Engine = create_engine(url, **options)
@@ -74,6 +77,11 @@ class Database:
             self.engine.execution_options(tessera_write=True), expire_on_commit=False
         )
         self._reader = sessionmaker(self.engine, expire_on_commit=False)
+        # A file's connections are the reading threads' own (raw_connection); an in-memory
+        # database has only the one connection of its StaticPool.
+        self._own_connections = (
+            threading.local() if self.is_sqlite and "poolclass" not in options else None
+        )
 
     @contextmanager
     def session(self, *, readonly: bool = False) -> Iterator[Session]:
@@ -95,18 +103,55 @@ class Database:
         for callback in session.info.pop(AFTER_COMMIT, ()):
             callback()
 
-    def read_row(self, statement: Executable, params: Mapping[str, Any]) -> Row[Any] | None:
-        """The first row of one read-only Core ``statement``, on a pooled connection without
-        an ORM session (a hot path's single read: no unit of work to set up or flush).
+    @property
+    def reads_on_the_loop(self) -> bool:
+        """Whether a prepared single-row read may run on the event loop itself: SQLite's is a
+        local file read of microseconds, and in WAL mode a reader never waits for a writer.
+        PostgreSQL's is a network round trip, made on a worker thread."""
+        return self.is_sqlite
 
-        >>> from sqlalchemy import text
-        >>> Database("sqlite://").read_row(text("select :n + 1"), {"n": 41})
-        (42,)
+    def first(self, statement: ClauseElement, params: Mapping[str, Any]) -> Any | None:
+        """The first row of the read ``statement`` for ``params`` (a named tuple), or ``None``:
+        a hot path's single read, prepared (:mod:`.prepared`), on a connection of its own and
+        outside any transaction — what it sees is what was committed.
+
+        >>> from sqlalchemy import select, literal
+        >>> Database("sqlite://").first(select(literal(42).label("answer")), {})
+        Row(answer=42)
         """
-        with self.engine.connect() as connection:
-            row = connection.execute(statement, params).first()
-            connection.rollback()  # nothing was written; end the read transaction now
-        return row
+        return prepared(statement, self.engine.dialect).first(self, params)
+
+    @contextmanager
+    def raw_connection(self) -> Iterator[Any]:
+        """A DBAPI connection for one statement outside any transaction of SQLAlchemy's.
+
+        A SQLite file is read on the calling thread's own connection, kept for it, so the
+        event loop never waits for the pool (its connections may all be on worker threads);
+        anything else borrows a pooled connection, returned (rolled back) afterwards.
+        """
+        if self._own_connections is None:
+            pooled = self.engine.raw_connection()
+            try:
+                yield pooled
+            except BaseException:
+                pooled.invalidate()  # the pool opens a fresh one rather than trust this one
+                raise
+            finally:
+                pooled.close()
+            return
+        connection = getattr(self._own_connections, "connection", None)
+        if connection is None:
+            # Not the pool's: this thread's for as long as the thread lives.
+            arguments, options = self.engine.dialect.create_connect_args(self.engine.url)
+            connection = self.engine.dialect.connect(*arguments, **{**options, **_SQLITE_CONNECT})
+            _sqlite_pragmas(connection, None)
+            self._own_connections.connection = connection
+        try:
+            yield connection
+        except BaseException:
+            self._own_connections.connection = None
+            connection.close()
+            raise
 
     def upgrade(self) -> None:
         """Run Alembic migrations up to head (idempotent).

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from fastapi import Request, Security
 from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
 from fastapi.security import SecurityScopes
-from starlette.concurrency import run_in_threadpool
 
 from tessera.guard import Forbidden, GuardError, Principal, answer
 from tessera.guard.fastapi import FastAPIGuard, GuardHTTPException, Requirement, TokenScheme
@@ -38,6 +37,7 @@ from ...services.audit import Context
 from ...services.rbac import SYSTEM_TENANT
 from ...services.tenants import find_tenant
 from ...store.models import ID_LENGTH
+from ...threads import in_thread
 from ..requests import context_of
 from .fields import is_storable
 
@@ -96,7 +96,7 @@ class AdminAuth:
                 self.refuse(request, principal, Forbidden("tenant_mismatch"))
             if not is_storable(tenant_id, ID_LENGTH):
                 raise not_found("tenant")
-            await run_in_threadpool(self._tenant_exists, tenant_id)
+            await in_thread(self._tenant_exists, tenant_id)
             tenant = tenant_id
         context = context_of(request)
         return Admin(principal, tenant, Context(context.ip, context.user_agent, principal.sub))

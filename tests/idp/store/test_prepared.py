@@ -151,3 +151,22 @@ def test_a_missing_parameter_is_refused_before_anything_is_sent(database: Databa
     add = Tenant.__table__.insert()
     with pytest.raises(KeyError), database.session() as session:
         run(session, add, {"id": "delta", "name": "Delta", "mfa_policy": "optional"})  # no default
+
+
+def test_a_read_leaves_its_pooled_connection_transactional(database_url: str) -> None:
+    """A PostgreSQL read runs in autocommit (one round trip); the connection it borrowed must
+    go back to the pool as it was, or the next transaction on it could not roll back."""
+    database = Database(database_url, pool_size=1)
+    database.upgrade()
+    assert database.first(select(literal(1).label("one")), {}).one == 1
+
+    def failing() -> None:
+        with database.session() as session:
+            session.add(Tenant(id="ghost", name="Ghost", created_at=1))
+            session.flush()
+            raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError):
+        failing()
+    assert database.first(select(Tenant.id).where(Tenant.id == "ghost"), {}) is None
+    database.dispose()

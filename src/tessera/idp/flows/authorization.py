@@ -194,7 +194,9 @@ def _client_and_redirect(
         raise BadAuthorizationRequest("the request names no client (client_id)")
     # From the client cache, as the token endpoint reads it: a change made on this node is
     # seen at once, one made on another node within client_cache_ttl seconds.
-    client = provider.clients.get(session, client_id) if len(client_id) <= ID_LENGTH else None
+    client = (
+        provider.clients.get(provider.database, client_id) if len(client_id) <= ID_LENGTH else None
+    )
     if client is None or client.status != "active":
         raise BadAuthorizationRequest("the application that sent you here is not known")
     redirect_uri = params.get("redirect_uri")

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from ..errors import OAuthError, invalid_client, invalid_request
 from ..provider import Provider
 from ..services.client_assertions import JWT_BEARER, claimed_client, spend
-from ..services.clients import authenticate_client
+from ..services.clients import check_credentials
 from ..store.models import Client
 
 
@@ -60,8 +60,8 @@ def client_from_request(
         client_id, secret = form.get("client_id", ""), form.get("client_secret")
         if not client_id:
             raise OAuthError("invalid_client", "client authentication required")
-    with provider.database.session(readonly=True) as session:
-        return authenticate_client(session, provider.master, client_id, secret, provider.clients)
+    client = provider.clients.get(provider.database, client_id) if len(client_id) <= 64 else None
+    return check_credentials(provider.master, client, secret)
 
 
 def _by_assertion(
@@ -77,8 +77,7 @@ def _by_assertion(
     client_id = claimed_client(assertion)
     if form.get("client_id", client_id) != client_id:
         raise invalid_client()
-    with provider.database.session(readonly=True) as session:
-        client = provider.clients.get(session, client_id)
+    client = provider.clients.get(provider.database, client_id)
     if client is None or client.status != "active":
         raise invalid_client()
     verified = provider.client_assertions.verify(client, assertion, now=now)

@@ -110,7 +110,9 @@ def unseal_logout(provider: Provider, session: Session, sealed: str, now: int) -
 def _client(provider: Provider, session: Session, client_id: str | None) -> Client | None:
     if client_id is None:
         return None
-    client = provider.clients.get(session, client_id) if len(client_id) <= ID_LENGTH else None
+    client = (
+        provider.clients.get(provider.database, client_id) if len(client_id) <= ID_LENGTH else None
+    )
     if client is None or client.status != "active":
         raise BadLogoutRequest("the application that sent you here is not known")
     return client

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..errors import invalid_client, not_found, unprocessable
-from ..store.database import after_commit
+from ..store.database import Database, after_commit
 from ..store.models import Client
 from .audit import Context, record
 from .client_assertions import check_jwks, key_ids, stored_jwks
@@ -152,15 +152,18 @@ class ClientCache:
         """How many clients are held."""
         return len(self._entries)
 
-    def get(self, session: Session, client_id: str) -> Client | None:
-        """The client (detached: read-only here), from memory while fresh, else the database."""
+    def get(self, database: Database, client_id: str) -> Client | None:
+        """The client (detached: read-only here), from memory while fresh, else read from
+        ``database`` in a short transaction of its own."""
         now = time.monotonic()
         entry = self._entries.get(client_id)
         if entry is not None and entry[0] > now:
             return entry[1]
-        client = session.get(Client, client_id)
+        with database.session(readonly=True) as session:
+            client = session.get(Client, client_id)
+            if client is not None:
+                session.expunge(client)
         if client is not None:
-            session.expunge(client)
             if len(self._entries) >= self.capacity:
                 self._entries.clear()
             self._entries[client_id] = (now + self.ttl, client)
@@ -172,25 +175,22 @@ class ClientCache:
 
 
 def authenticate_client(
-    session: Session,
-    master: MasterKey,
-    client_id: str,
-    secret: str | None,
-    cache: ClientCache | None = None,
+    session: Session, master: MasterKey, client_id: str, secret: str | None
 ) -> Client:
-    """The client whose id and secret these are; any mismatch is the same ``invalid_client``.
+    """The client whose id and secret these are; any mismatch is the same ``invalid_client``
+    (:func:`check_credentials` on the client read in ``session``)."""
+    client = None if len(client_id) > 64 else session.get(Client, client_id)
+    return check_credentials(master, client, secret)
+
+
+def check_credentials(master: MasterKey, client: Client | None, secret: str | None) -> Client:
+    """``client``, if ``secret`` is its credential; any mismatch (no such client, too) is the
+    same ``invalid_client``.
 
     A public client (no secret stored) authenticates by id alone and only where its grant
     allows it; a confidential client must present its secret. A client that registered a JWK
     Set authenticates only with an assertion (``private_key_jwt``), never by id or secret.
     """
-    client = (
-        None
-        if len(client_id) > 64
-        else cache.get(session, client_id)
-        if cache is not None
-        else session.get(Client, client_id)
-    )
     presented = master.keyed_hash(SECRET_PURPOSE, secret or "")
     if client is None or client.status != "active" or client.jwks is not None:
         raise invalid_client()

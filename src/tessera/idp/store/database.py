@@ -131,11 +131,20 @@ class Database:
         """
         if self._own_connections is None:
             pooled = self.engine.raw_connection()
+            # PostgreSQL: one statement is its own transaction — no BEGIN before it, and no
+            # ROLLBACK when the pool takes the connection back (two round trips fewer).
+            autocommit = not self.is_sqlite
+            driver: Any = pooled.driver_connection
+            if autocommit:
+                driver.autocommit = True
             try:
                 yield pooled
             except BaseException:
                 pooled.invalidate()  # the pool opens a fresh one rather than trust this one
                 raise
+            else:
+                if autocommit:
+                    driver.autocommit = False
             finally:
                 pooled.close()
             return

@@ -90,9 +90,8 @@ class PreparedStatement:
         """Run in ``session``'s transaction (begun here if it was not): the first row (for a
         statement with rows) and the number of rows changed."""
         arguments = self._arguments(params)
-        connection = session.connection().connection.driver_connection
         try:
-            return self._execute(connection, arguments)
+            return self._execute(_driver_connection(session), arguments)
         except self._driver_error as error:
             raise self._raised(error) from None
 
@@ -125,6 +124,21 @@ class PreparedStatement:
     def _raised(self, error: Exception) -> StatementError:
         # As SQLAlchemy would raise it: callers handle its errors, whatever the driver.
         return DBAPIError.instance(self._sql, None, error, self._driver_error)
+
+
+_DRIVER = "tessera.driver_connection"
+
+
+def _driver_connection(session: Session) -> Any:
+    """The DBAPI connection of ``session``'s transaction (begun here if it was not), found
+    once per transaction: asking the session each time costs more than the statement."""
+    transaction = session.get_transaction()
+    known = session.info.get(_DRIVER)
+    if transaction is not None and known is not None and known[0] is transaction:
+        return known[1]
+    connection = session.connection().connection.driver_connection
+    session.info[_DRIVER] = (session.get_transaction(), connection)
+    return connection
 
 
 _PREPARED: WeakKeyDictionary[Dialect, dict[ClauseElement, PreparedStatement]] = WeakKeyDictionary()

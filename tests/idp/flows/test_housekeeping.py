@@ -53,7 +53,7 @@ DAY = 86_400
 def start(provider: Provider, client: Registered, now: int) -> tuple[str, str]:
     """A family opened at ``now``: its id and first token."""
     with provider.database.session() as session:
-        family, token = provider.refresh.start(
+        family_id, token = provider.refresh.start(
             session,
             tenant_id=client.tenant_id,
             subject=client.id,
@@ -62,7 +62,7 @@ def start(provider: Provider, client: Registered, now: int) -> tuple[str, str]:
             audience=AUDIENCE,
             now=now,
         )
-    return family.id, token
+    return family_id, token
 
 
 def rotate(provider: Provider, client: Registered, token: str, now: int) -> str:

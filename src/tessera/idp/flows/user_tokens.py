@@ -88,7 +88,7 @@ def user_tokens(
     answer = bearer_answer(issued.token, issued.expires_in, scope)
     family_id: str | None = None
     if refresh:
-        family, answer["refresh_token"] = provider.refresh.start(
+        family_id, answer["refresh_token"] = provider.refresh.start(
             session,
             tenant_id=user.tenant_id,
             subject=user.id,
@@ -101,5 +101,4 @@ def user_tokens(
             auth_time=auth_time,
             session_id=session_id,
         )
-        family_id = family.id
     return UserTokens(answer, issued.token, issued.claims["jti"], family_id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
@@ -99,11 +99,11 @@ class RefreshTokens:
         amr: str = "",
         auth_time: int | None = None,
         session_id: str | None = None,
-    ) -> tuple[RefreshFamily, str]:
-        """Open a new family (a login or a grant) and return it with its first token;
+    ) -> tuple[str, str]:
+        """Open a new family (a login or a grant); its id and its first token.
         ``session_id``: the provider session it began in. The family is written by one
-        statement (it is on every login's path); the object returned is not in the session."""
-        values = {
+        statement (it is on every login's path)."""
+        values: dict[str, Any] = {
             "id": str(uuid.uuid4()),
             "tenant_id": tenant_id,
             "subject": subject,
@@ -121,19 +121,18 @@ class RefreshTokens:
         }
         session.flush()  # what the caller added first (the user, the client) is written first
         prepared.run(session, _INSERT_FAMILY, values)
-        family = RefreshFamily(**values)
-        return family, self._mint(session, family, now)
+        return values["id"], self._mint(session, values["id"], values["expires_at"], now)
 
-    def _mint(self, session: Session, family: RefreshFamily, now: int) -> str:
+    def _mint(self, session: Session, family_id: str, family_expires_at: int, now: int) -> str:
         token = new_secret()
         prepared.run(
             session,
             _INSERT_TOKEN,
             {
                 "token_hash": self.digest(token),
-                "family_id": family.id,
+                "family_id": family_id,
                 "created_at": now,
-                "expires_at": min(family.expires_at, now + self._settings.refresh_idle_ttl),
+                "expires_at": min(family_expires_at, now + self._settings.refresh_idle_ttl),
                 "spent_at": None,
             },
         )
@@ -174,7 +173,7 @@ class RefreshTokens:
         ).first()
         if claimed is not None:
             family, access = self._family_with_user(session, claimed[0])
-            return Rotated(family, self._mint(session, family, now), access)
+            return Rotated(family, self._mint(session, family.id, family.expires_at, now), access)
         return self._refusal(session, token, client_id=client_id, now=now, context=context)
 
     def _family_with_user(self, session: Session, family_id: str) -> tuple[RefreshFamily, Access]:

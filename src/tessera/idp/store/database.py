@@ -221,4 +221,6 @@ def _sqlite_begin(connection: Any) -> None:
     # SQLite allows one writer at a time; upgrading a read transaction to a write one later
     # fails with SQLITE_BUSY, so writers take the lock up front and readers never block them.
     writes = connection.get_execution_options().get("tessera_write", False)
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+    # On the driver's connection: every write transaction begins here, and SQLAlchemy's
+    # execution machinery would cost more than the statement.
+    connection.connection.driver_connection.execute("BEGIN IMMEDIATE" if writes else "BEGIN")

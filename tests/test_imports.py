@@ -37,3 +37,21 @@ def test_every_module_imports_first() -> None:
     with ThreadPoolExecutor(max_workers=4) as pool:
         failures = [failure for failure in pool.map(_imports_first, MODULES) if failure]
     assert failures == []
+
+
+def test_the_provider_loads_no_http_or_redis_client_it_does_not_use() -> None:
+    """httpx (with the CLI libraries it pulls in) and redis cost the provider ~15 MB of its
+    memory; they load when a JWKS fetcher, a back-channel logout or a Redis URL needs them."""
+    probe = (
+        "import sys, tessera.idp.http.app, tessera.guard\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'httpx', 'redis', 'rich'}))\n"
+        "from tessera.guard import AsyncRemoteJwks, RemoteJwks\n"
+        "print(RemoteJwks.__module__, AsyncRemoteJwks.__module__, 'httpx' in sys.modules)\n"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert ran.stdout.splitlines() == [
+        "[]",
+        "tessera.guard.remote tessera.guard.remote True",
+    ]

@@ -13,6 +13,8 @@ in ``tessera.guard.starlette``, ``tessera.guard.fastapi`` and ``tessera.guard.fl
 frozenset({'clerk'})
 """
 
+from typing import TYPE_CHECKING, Any
+
 from .answer import Answer, answer
 from .errors import (
     CsrfFailed,
@@ -31,9 +33,22 @@ from .guard import Guard
 from .keysource import AsyncKeySource, JwksFile, KeySource, StaticKeys
 from .policy import AUTHENTICATED, Rule, rule
 from .principal import Principal
-from .remote import AsyncRemoteJwks, RemoteJwks
 from .revocation import MemoryRevocationList, RevocationList, TokenStatus
 from .transport import Transport, new_csrf_token
+
+if TYPE_CHECKING:
+    from .remote import AsyncRemoteJwks, RemoteJwks
+
+
+def __getattr__(name: str) -> Any:
+    # The JWKS fetchers bring httpx (~20 MB with what it imports): loaded when first named,
+    # so a process that verifies with keys it holds (the identity provider) never pays.
+    if name in ("AsyncRemoteJwks", "RemoteJwks"):
+        from . import remote
+
+        return getattr(remote, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "AUTHENTICATED",

@@ -24,8 +24,6 @@ from typing import Any, Protocol, runtime_checkable
 
 from tessera import jose
 
-from .remote import AsyncRemoteJwks, RemoteJwks
-
 logger = logging.getLogger("tessera.guard")
 
 
@@ -204,10 +202,8 @@ def as_key_source(
 
 __all__ = [
     "AsyncKeySource",
-    "AsyncRemoteJwks",
     "JwksFile",
     "KeySource",
-    "RemoteJwks",
     "StaticKeys",
     "as_key_source",
 ]

@@ -31,9 +31,10 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
 
-import redis
+if TYPE_CHECKING:
+    pass
 
 log = logging.getLogger("tessera.idp")
 
@@ -354,7 +355,11 @@ class RedisStore:
         fallback: MemoryStore | None = None,
         timeout: float = 1.0,
     ) -> None:
+        # Loaded here: only a deployment that configures Redis pays for its client (~20 MB).
+        import redis
+
         self.prefix = prefix
+        self._redis_error: type[Exception] = redis.RedisError
         self.redis = redis.Redis.from_url(
             url, socket_timeout=timeout, socket_connect_timeout=timeout
         )
@@ -398,7 +403,7 @@ class RedisStore:
         local = self.fallback.clear(counters, now)
         try:  # an admin's unlock tries Redis even while this node counts alone
             return bool(int(self._run("clear", counters, now))) or local
-        except redis.RedisError as error:
+        except self._redis_error as error:
             self._unreachable(error)
             return local
 
@@ -415,7 +420,7 @@ class RedisStore:
             return local()
         try:
             result = remote()
-        except redis.RedisError as error:
+        except self._redis_error as error:
             self._unreachable(error)
             return local()
         if self._local_until:
@@ -423,7 +428,7 @@ class RedisStore:
             log.warning("throttling: Redis reachable again; counting there")
         return result
 
-    def _unreachable(self, error: redis.RedisError) -> None:
+    def _unreachable(self, error: Exception) -> None:
         if time.monotonic() >= self._local_until:
             log.warning(
                 "throttling: Redis unreachable (%s); counting on this node for %.0f s",

@@ -11,13 +11,13 @@ attempts; its outcome is audited (``logout.backchannel_sent`` or ``logout.backch
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from sqlalchemy.orm import Session
 
 from tessera import jose
@@ -26,6 +26,9 @@ from ..config import Settings
 from ..store.database import Database
 from .audit import record
 from .keyring import Keyring
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("tessera.idp.backchannel")
 
@@ -56,7 +59,8 @@ class BackchannelLogout:
         self._database = database
         self._settings = settings
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tessera-logout")
-        self._http = httpx.Client(timeout=settings.backchannel_logout_timeout)
+        self._http: httpx.Client | None = None  # made at the first delivery (_client)
+        self._http_lock = threading.Lock()
 
     def logout_token(
         self,
@@ -87,13 +91,25 @@ class BackchannelLogout:
         for delivery in deliveries:
             self._pool.submit(self._deliver, delivery)
 
+    def _client(self) -> httpx.Client:
+        # httpx (~20 MB with what it imports) is loaded by the first back-channel logout, not
+        # by every provider that never sends one.
+        with self._http_lock:
+            if self._http is None:
+                import httpx
+
+                self._http = httpx.Client(timeout=self._settings.backchannel_logout_timeout)
+            return self._http
+
     def _deliver(self, delivery: Delivery) -> bool:
+        import httpx
+
         problem = ""
         for attempt in range(ATTEMPTS):
             if attempt:
                 time.sleep(BACKOFF * 2 ** (attempt - 1))
             try:
-                response = self._http.post(delivery.uri, data={"logout_token": delivery.token})
+                response = self._client().post(delivery.uri, data={"logout_token": delivery.token})
             except httpx.HTTPError as error:
                 problem = type(error).__name__
                 continue
@@ -129,4 +145,5 @@ class BackchannelLogout:
     def close(self) -> None:
         """Finish the deliveries under way and release the threads and connections."""
         self._pool.shutdown(wait=True)
-        self._http.close()
+        if self._http is not None:
+            self._http.close()

@@ -141,7 +141,7 @@ class AuthorizationCodes:
             ):
                 return CodeRefused("authorization code already used", replayed=stored)
             return CodeRefused("invalid authorization code")
-        claimed = AuthorizationCode(**row._asdict())  # what was claimed (not in the session)
+        claimed = prepared.detached(AuthorizationCode, row)  # what was claimed (not in the session)
         if redirect_uri != claimed.redirect_uri:
             return CodeRefused("redirect_uri does not match the authorization request")
         if not verifies(verifier, claimed.code_challenge):

@@ -103,7 +103,7 @@ class BrowserSessions:
         # A plain object, not in the session: it is read on every SSO hop (a prepared read,
         # outside the session's transaction), and written (by :meth:`end` and the touch
         # below) with one UPDATE each.
-        row = BrowserSession(**found._asdict())
+        row = prepared.detached(BrowserSession, found)
         if not self.alive(row, now):
             return None
         if now - row.last_seen_at >= TOUCH_EVERY:

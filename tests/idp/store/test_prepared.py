@@ -5,6 +5,7 @@ errors, on SQLite and PostgreSQL; a SQLite file's connections are each reading t
 from __future__ import annotations
 
 import datetime
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 from sqlalchemy import Boolean, DateTime, bindparam, exists, func, literal, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 
-from tessera.idp.store.database import Database
+from tessera.idp.store.database import Database, WouldWait
 from tessera.idp.store.models import Tenant
 from tessera.idp.store.prepared import count, prepared, run
 
@@ -170,3 +171,50 @@ def test_a_read_leaves_its_pooled_connection_transactional(database_url: str) ->
         failing()
     assert database.first(select(Tenant.id).where(Tenant.id == "ghost"), {}) is None
     database.dispose()
+
+
+def test_a_write_at_once_never_waits_for_another_writer(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'at-once.db'}")
+    database.upgrade()
+    assert database.writes_at_once
+    add = Tenant.__table__.insert()
+    with database.session_at_once() as session:
+        run(session, add, {"id": "first", "name": "First", **NEW})
+    assert database.first(select(Tenant.id).where(Tenant.id == "first"), {}) is not None
+
+    # A writer on another thread of this process: refused before anything is done.
+    holding, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with database.session() as session:
+            run(session, add, {"id": "other", "name": "Other", **NEW})
+            holding.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    assert holding.wait(10)
+    with pytest.raises(WouldWait):
+        database.session_at_once().__enter__()
+    release.set()
+    thread.join(10)
+
+    # A writer in another process (another connection holding SQLite's lock): the same.
+    other = sqlite3.connect(tmp_path / "at-once.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    with pytest.raises(WouldWait):
+        database.session_at_once().__enter__()
+    other.execute("ROLLBACK")
+    other.close()
+    with database.session_at_once() as session:  # free again: it begins
+        run(session, add, {"id": "last", "name": "Last", **NEW})
+    assert database.first(select(func.count()).select_from(Tenant), {})[0] == 3
+
+
+def test_only_a_sqlite_file_writes_at_once(database_url: str) -> None:
+    database = Database(database_url)
+    assert database.writes_at_once is database_url.startswith("sqlite")
+    assert not Database("sqlite://").writes_at_once  # one shared in-memory connection
+    if not database.writes_at_once:
+        with pytest.raises(WouldWait):
+            database.session_at_once().__enter__()

@@ -17,12 +17,13 @@ import string
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from ..errors import invalid_client, not_found, unprocessable
+from ..store import prepared
 from ..store.database import Database, after_commit
 from ..store.models import Client
 from .audit import Context, record
@@ -133,6 +134,10 @@ def create_client(
     return NewClient(client, secret)
 
 
+_CLIENTS = cast(Table, Client.__table__)
+_BY_ID = select(_CLIENTS).where(_CLIENTS.c.id == bindparam("id"))
+
+
 class ClientCache:
     """Clients read in the last ``ttl`` seconds, so a busy token endpoint does not read the same
     row on every grant. A change made on this node (a rotated secret) is seen at once through
@@ -154,15 +159,13 @@ class ClientCache:
 
     def get(self, database: Database, client_id: str) -> Client | None:
         """The client (detached: read-only here), from memory while fresh, else read from
-        ``database`` in a short transaction of its own."""
+        ``database`` (a prepared read: the SSO hop may make it on the event loop)."""
         now = time.monotonic()
         entry = self._entries.get(client_id)
         if entry is not None and entry[0] > now:
             return entry[1]
-        with database.session(readonly=True) as session:
-            client = session.get(Client, client_id)
-            if client is not None:
-                session.expunge(client)
+        row = database.first(_BY_ID, {"id": client_id})
+        client = None if row is None else prepared.detached(Client, row)
         if client is not None:
             if len(self._entries) >= self.capacity:
                 self._entries.clear()

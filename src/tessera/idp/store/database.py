@@ -23,8 +23,9 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import ClauseElement, Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
 from .prepared import prepared
 
@@ -42,6 +43,10 @@ def after_commit(session: Session, callback: Callable[[], None]) -> None:
     The database is the truth: fan-out to Redis happens only for what was really written.
     """
     session.info.setdefault(AFTER_COMMIT, []).append(callback)
+
+
+class WouldWait(Exception):
+    """A write transaction that could not begin at once: another writer holds the lock."""
 
 
 class Database:
@@ -79,9 +84,20 @@ class Database:
         self._reader = sessionmaker(self.engine, expire_on_commit=False)
         # A file's connections are the reading threads' own (raw_connection); an in-memory
         # database has only the one connection of its StaticPool.
-        self._own_connections = (
-            threading.local() if self.is_sqlite and "poolclass" not in options else None
-        )
+        file = self.is_sqlite and "poolclass" not in options
+        self._own_connections = threading.local() if file else None
+        # session_at_once(): each thread's own connection, which never waits for the lock.
+        self._at_once: sessionmaker[Session] | None = None
+        if file:
+            at_once = create_engine(
+                url, poolclass=SingletonThreadPool, connect_args=_SQLITE_CONNECT, echo=echo
+            )
+            event.listen(at_once, "connect", _sqlite_pragmas)
+            event.listen(at_once, "connect", _sqlite_no_waiting)
+            event.listen(at_once, "begin", _sqlite_begin)
+            self._at_once = sessionmaker(
+                at_once.execution_options(tessera_write=True), expire_on_commit=False
+            )
 
     @contextmanager
     def session(self, *, readonly: bool = False) -> Iterator[Session]:
@@ -109,6 +125,42 @@ class Database:
         local file read of microseconds, and in WAL mode a reader never waits for a writer.
         PostgreSQL's is a network round trip, made on a worker thread."""
         return self.is_sqlite
+
+    @property
+    def writes_at_once(self) -> bool:
+        """Whether :meth:`session_at_once` can be tried: a SQLite file, whose short write
+        (no network, no fsync in WAL mode) the event loop may make itself when nothing waits."""
+        return self._at_once is not None
+
+    @contextmanager
+    def session_at_once(self) -> Iterator[Session]:
+        """A write transaction as :meth:`session` makes, begun now on the calling thread's own
+        connection — or :class:`WouldWait`, raised before anything is done, when another
+        writer (a thread here, another process) holds the lock. It never waits.
+
+        >>> import tempfile, pathlib
+        >>> database = Database(f"sqlite:///{pathlib.Path(tempfile.mkdtemp()) / 'now.db'}")
+        >>> database.upgrade()
+        >>> with database.session_at_once() as session:
+        ...     session.scalar(text("select count(*) from tenants"))
+        0
+        """
+        if self._at_once is None or not self._write_lock.acquire(blocking=False):
+            raise WouldWait()
+        try:
+            with self._at_once() as session:
+                transaction = session.begin()
+                try:
+                    session.connection()  # BEGIN IMMEDIATE, now
+                except OperationalError:  # SQLITE_BUSY: another process is writing
+                    transaction.rollback()
+                    raise WouldWait() from None
+                with transaction:
+                    yield session
+        finally:
+            self._write_lock.release()
+        for callback in session.info.pop(AFTER_COMMIT, ()):
+            callback()
 
     def first(self, statement: ClauseElement, params: Mapping[str, Any]) -> Any | None:
         """The first row of the read ``statement`` for ``params`` (a named tuple), or ``None``:
@@ -217,10 +269,18 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _sqlite_no_waiting(connection: Any, _record: Any) -> None:
+    connection.execute("PRAGMA busy_timeout=0")
+
+
 def _sqlite_begin(connection: Any) -> None:
     # SQLite allows one writer at a time; upgrading a read transaction to a write one later
     # fails with SQLITE_BUSY, so writers take the lock up front and readers never block them.
     writes = connection.get_execution_options().get("tessera_write", False)
     # On the driver's connection: every write transaction begins here, and SQLAlchemy's
     # execution machinery would cost more than the statement.
-    connection.connection.driver_connection.execute("BEGIN IMMEDIATE" if writes else "BEGIN")
+    statement = "BEGIN IMMEDIATE" if writes else "BEGIN"
+    try:
+        connection.connection.driver_connection.execute(statement)
+    except sqlite3.Error as error:  # raised as SQLAlchemy raises it ("database is locked")
+        raise DBAPIError.instance(statement, None, error, sqlite3.Error) from None

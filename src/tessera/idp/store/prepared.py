@@ -74,7 +74,9 @@ class PreparedStatement:
             processor = column.type.dialect_impl(dialect).result_processor(dialect, None)
             if processor is not None:
                 self._results.append((index, processor))
-        self._row = namedtuple("Row", [column.key for column in columns])  # type: ignore[misc]
+        # An unnamed column (count(*)) is reached by position: rename gives it _0, _1…
+        names = [str(column.key) for column in columns]
+        self._row = namedtuple("Row", names, rename=True)  # type: ignore[misc]
         self.returns_rows = bool(columns)
 
     def first(self, database: Database, params: Mapping[str, Any]) -> Any | None:

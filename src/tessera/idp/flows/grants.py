@@ -19,6 +19,7 @@ from ..services.clients import is_confidential, split_scopes
 from ..services.id_tokens import SignIn
 from ..services.rbac import access_of, permitted_scope
 from ..services.refresh import Refused
+from ..store.database import Transaction
 from ..store.models import Client, User
 from .client_auth import client_from_request
 from .code_grant import redeem_code, user_scope
@@ -66,11 +67,13 @@ def token_response(
     context: Context,
     *,
     now: int | None = None,
+    transaction: Transaction | None = None,
 ) -> dict[str, Any]:
     """Run the grant named in ``form`` and return the RFC 6749 §5.1 answer.
 
     ``now`` (default: the clock) is the one moment of the request: the tokens' ``iat``, the
-    second factor's time step, a refresh token's expiry are all judged at it.
+    second factor's time step, a refresh token's expiry are all judged at it. ``transaction``
+    (default: ``Database.session``) begins the grant's transaction.
     """
     moment = int(time.time()) if now is None else now
     grant_type = form.get("grant_type")
@@ -81,7 +84,7 @@ def token_response(
     refused: Refused | MfaRequired | None = None
     # Authenticated before the grant's transaction: a spent assertion stays spent.
     client = client_from_request(provider, form, basic, now=moment)
-    with provider.database.session() as session:
+    with (transaction or provider.database.session)() as session:
         # The second factor finishes a password login: it needs the password grant.
         needed = "password" if grant_type == MFA_OTP else grant_type
         if needed not in client.grant_types.split():

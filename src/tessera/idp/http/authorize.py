@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 from base64 import b64encode
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import replace
 from urllib.parse import urlencode, urlsplit
 
@@ -46,7 +45,7 @@ from ..flows.sign_in import (
 )
 from ..services.audit import record
 from ..services.refresh import Refused
-from ..store.database import WouldWait
+from ..store.database import Transaction, WouldWait
 from ..store.models import Client, Tenant
 from ..threads import in_thread
 from .oauth import form_body, query_parameters
@@ -134,7 +133,7 @@ def _authorize(
     exchange: Exchange,
     params: dict[str, str],
     repeated: frozenset[str],
-    transaction: Callable[[], AbstractContextManager[Session]],
+    transaction: Transaction,
 ) -> Response:
     provider, now = exchange.provider, exchange.now
     with transaction() as session:

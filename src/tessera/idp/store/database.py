@@ -14,7 +14,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,10 @@ def after_commit(session: Session, callback: Callable[[], None]) -> None:
     The database is the truth: fan-out to Redis happens only for what was really written.
     """
     session.info.setdefault(AFTER_COMMIT, []).append(callback)
+
+
+# What begins a write transaction: Database.session, or Database.session_at_once.
+Transaction = Callable[[], AbstractContextManager[Session]]
 
 
 class WouldWait(Exception):

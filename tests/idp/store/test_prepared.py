@@ -182,6 +182,15 @@ def test_a_write_at_once_never_waits_for_another_writer(tmp_path: Path) -> None:
         run(session, add, {"id": "first", "name": "First", **NEW})
     assert database.first(select(Tenant.id).where(Tenant.id == "first"), {}) is not None
 
+    def failing() -> None:
+        with database.session_at_once() as session:
+            run(session, add, {"id": "undone", "name": "Undone", **NEW})
+            raise RuntimeError("the request failed after the write")
+
+    with pytest.raises(RuntimeError):
+        failing()
+    assert database.first(select(Tenant.id).where(Tenant.id == "undone"), {}) is None
+
     # A writer on another thread of this process: refused before anything is done.
     holding, release = threading.Event(), threading.Event()
 

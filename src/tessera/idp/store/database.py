@@ -93,8 +93,14 @@ class Database:
         # session_at_once(): each thread's own connection, which never waits for the lock.
         self._at_once: sessionmaker[Session] | None = None
         if file:
+            # Every transaction on it ends by the session's own COMMIT or ROLLBACK: no reset
+            # is needed when the pool takes a connection back.
             at_once = create_engine(
-                url, poolclass=SingletonThreadPool, connect_args=_SQLITE_CONNECT, echo=echo
+                url,
+                poolclass=SingletonThreadPool,
+                pool_reset_on_return=None,
+                connect_args=_SQLITE_CONNECT,
+                echo=echo,
             )
             event.listen(at_once, "connect", _sqlite_pragmas)
             event.listen(at_once, "connect", _sqlite_no_waiting)

@@ -146,7 +146,6 @@ async def form_fields(request: Request, exchange: Exchange) -> dict[str, str] | 
 
 def error_page(message: str, status: int = 400, tenant_name: str = "Tessera") -> Response:
     """The provider's own error page: for what cannot be answered anywhere else."""
-    """The provider's own error page: for what cannot be answered anywhere else."""
     return page("error.html", status=status, tenant_name=tenant_name, message=message)
 
 

@@ -407,6 +407,13 @@ class RedisStore:
             self._unreachable(error)
             return local
 
+    def reachable(self) -> bool:
+        """Whether Redis answers a PING now (within the store's timeout)."""
+        try:
+            return bool(self.redis.ping())
+        except self._redis_error:
+            return False
+
     def close(self) -> None:
         """Close the connection pool."""
         self.redis.close()

@@ -25,7 +25,7 @@ from ..config import Settings
 from ..flows.housekeeping import purge
 from ..provider import Provider
 from ..threads import use_threads
-from . import admin, authorize, browser, logout, mfa, oauth, pages, userinfo, wellknown
+from . import admin, authorize, browser, health, logout, mfa, oauth, pages, userinfo, wellknown
 from .limits import ADMIN_PREFIX, BodyLimit, HeaderLimit
 from .problems import http_problem
 
@@ -75,6 +75,7 @@ def create_app(settings: Settings, provider: Provider | None = None) -> FastAPI:
     app.include_router(oauth.router)
     app.include_router(authorize.router)
     app.include_router(wellknown.router)
+    app.include_router(health.router)
     app.include_router(logout.router)
     app.include_router(pages.router)
     app.include_router(browser.router)

@@ -177,6 +177,26 @@ class Keyring:
             kids = {item.info.kid for item in stored}
             self._private = {kid: key for kid, key in self._private.items() if kid in kids}
 
+    def signs_now(self, now: float | None = None) -> bool:
+        """Whether a key of ``signing_alg`` is loaded and signing at ``now``; nothing is read
+        again, made or written (what readiness asks).
+
+        >>> from tessera.idp.config import Settings
+        >>> from tessera.idp.provider import Provider
+        >>> provider = Provider(Settings(database_url="sqlite://", master_key="A" * 43))
+        >>> provider.keyring.signs_now()
+        False
+        >>> provider.start(); provider.keyring.signs_now()
+        True
+        """
+        moment = time.time() if now is None else now
+        view = self._view
+        if view is None or not view.start <= moment < view.until:
+            if self._stored is None:
+                return False
+            view = self._compute(moment)
+        return view is not None and self._settings.signing_alg in view.active
+
     def _current(self, now: float | None) -> _View:
         moment = time.time() if now is None else now
         view = self._view

@@ -82,6 +82,7 @@ class Database:
             # pysqlite's own transaction handling defers BEGIN; take it over so that
             # BEGIN IMMEDIATE can serialize writers (rotation, refresh) when asked.
             event.listen(self.engine, "begin", _sqlite_begin)
+        self._heads: frozenset[str] | None = None
         self._writer = sessionmaker(
             self.engine.execution_options(tessera_write=True), expire_on_commit=False
         )
@@ -248,12 +249,13 @@ class Database:
         >>> database.upgrade(); database.at_head()
         True
         """
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
-        heads = set(ScriptDirectory.from_config(config).get_heads())
+        if self._heads is None:  # the migrations this code ships: read once
+            config = Config()
+            config.set_main_option("script_location", str(MIGRATIONS))
+            self._heads = frozenset(ScriptDirectory.from_config(config).get_heads())
         with self.engine.connect() as connection:
             current = set(MigrationContext.configure(connection).get_current_heads())
-        return current == heads
+        return current == self._heads
 
     def dispose(self) -> None:
         """Close every pooled connection."""

@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     # housekeeping's), so a request never waits for a connection another request holds.
     threads: int = Field(default=8, ge=1, le=256)
     access_log: bool = False
+    # GET /metrics answers only with "Authorization: Bearer <this>"; without it, not at all.
+    metrics_token: SecretStr | None = None
     # Seconds a client read on this node is trusted without reading it again (0: always read).
     client_cache_ttl: float = Field(default=5.0, ge=0, le=300)
     master_key: SecretStr | None = None

@@ -27,6 +27,7 @@ from ..provider import Provider
 from ..threads import use_threads
 from . import admin, authorize, browser, health, logout, mfa, oauth, pages, userinfo, wellknown
 from .limits import ADMIN_PREFIX, BodyLimit, HeaderLimit
+from .metrics import install_metrics
 from .problems import http_problem
 
 log = logging.getLogger("tessera.idp")
@@ -65,6 +66,7 @@ def create_app(settings: Settings, provider: Provider | None = None) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.provider = provider
+    app.state.metrics = install_metrics(app, provider)  # innermost: it sees the routes
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(  # added last: it runs first
         HeaderLimit, max_bytes=settings.max_header_bytes, max_count=settings.max_header_count

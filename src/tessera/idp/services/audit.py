@@ -15,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import IO, Any, Protocol, cast
 
 import orjson
@@ -27,7 +27,7 @@ from tessera.jose.errors import MalformedToken
 
 from ..errors import unprocessable
 from ..store import prepared
-from ..store.database import Database
+from ..store.database import Database, after_commit
 from ..store.models import AuditEvent
 
 _TABLE = cast(Table, AuditEvent.__table__)
@@ -53,6 +53,11 @@ class Context:
     actor: str | None = None
 
 
+# The key of Database.session_info under which a callable(event, outcome) hears of each audited
+# event once its transaction commits.
+OBSERVER = "tessera.audit_observer"
+
+
 def record(
     session: Session,
     event: str,
@@ -65,7 +70,11 @@ def record(
     details: dict[str, Any] | None = None,
     at: int | None = None,
 ) -> None:
-    """Append one audit row (flushed with the caller's transaction)."""
+    """Append one audit row (flushed with the caller's transaction); an observer the
+    database's sessions carry (:data:`OBSERVER`: the metrics) hears of it once it commits."""
+    observer = session.info.get(OBSERVER)
+    if observer is not None:
+        after_commit(session, partial(observer, event, outcome))
     context = context or Context()
     clean = {key: value for key, value in (details or {}).items() if key not in _FORBIDDEN}
     # A Core INSERT on the session's connection: audit rows are never read back by the

@@ -83,10 +83,14 @@ class Database:
             # BEGIN IMMEDIATE can serialize writers (rotation, refresh) when asked.
             event.listen(self.engine, "begin", _sqlite_begin)
         self._heads: frozenset[str] | None = None
+        # What every session's ``info`` starts with (services/audit.py's observer, if any).
+        self.session_info: dict[str, Any] = {}
         self._writer = sessionmaker(
-            self.engine.execution_options(tessera_write=True), expire_on_commit=False
+            self.engine.execution_options(tessera_write=True),
+            expire_on_commit=False,
+            info=self.session_info,
         )
-        self._reader = sessionmaker(self.engine, expire_on_commit=False)
+        self._reader = sessionmaker(self.engine, expire_on_commit=False, info=self.session_info)
         # A file's connections are the reading threads' own (raw_connection); an in-memory
         # database has only the one connection of its StaticPool.
         file = self.is_sqlite and "poolclass" not in options
@@ -107,7 +111,9 @@ class Database:
             event.listen(at_once, "connect", _sqlite_no_waiting)
             event.listen(at_once, "begin", _sqlite_begin)
             self._at_once = sessionmaker(
-                at_once.execution_options(tessera_write=True), expire_on_commit=False
+                at_once.execution_options(tessera_write=True),
+                expire_on_commit=False,
+                info=self.session_info,
             )
 
     @contextmanager

@@ -22,10 +22,10 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from ..guard.servers import free_port
 from ..idp.http.browsing import forms_of
 from ..idp.http.checks import payload
 from ..idp.http.servers import CHEAP_ARGON2, IdpServer, serving
+from ..services import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "examples" / "README.md"

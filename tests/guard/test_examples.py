@@ -14,7 +14,7 @@ from types import ModuleType
 import httpx
 import pytest
 
-from .servers import free_port
+from ..services import free_port
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -8,7 +8,6 @@ import json
 import os
 import re
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -24,6 +23,8 @@ from typer.testing import CliRunner, Result
 
 from tessera import jose
 from tessera.cli.main import app
+
+from ..services import free_port
 
 TESSERA = Path(sys.executable).parent / "tessera"
 Invoke = Callable[..., Result]
@@ -116,13 +117,6 @@ def test_invalid_settings_are_a_clean_input_error(invoke: Invoke) -> None:
 
 
 # ---------------------------------------------------------------------- tessera serve
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class Server:

@@ -50,6 +50,7 @@ def serve(
 
     from tessera.idp.flows.bootstrap import bootstrap
     from tessera.idp.http.app import create_app
+    from tessera.idp.logs import log_config
     from tessera.idp.provider import Provider
 
     with settings_errors():
@@ -67,7 +68,7 @@ def serve(
             host=settings.host,
             port=settings.port,
             workers=settings.workers,
-            log_level="info",
+            log_config=log_config(),
             access_log=settings.access_log,
         )
         return
@@ -75,7 +76,7 @@ def serve(
         create_app(settings, provider),
         host=settings.host,
         port=settings.port,
-        log_level="info",
+        log_config=log_config(),  # one JSON object a line on stderr
         access_log=settings.access_log,  # the audit log already records every grant
     )
 

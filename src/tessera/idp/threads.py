@@ -3,8 +3,8 @@ provider's worker threads: the running loop's default executor, ``Settings.threa
 
 asyncio's own executor rather than anyio's worker threads (Starlette's ``run_in_threadpool``):
 the hand-off costs about a quarter as much, which counts on a route whose whole work is one
-read (UserInfo, measured by ``bench/idp_bench.py``). Nothing here reads context variables, so
-that anyio would copy them into the thread does not matter.
+read (UserInfo, measured by ``bench/idp_bench.py``). The request's context variables (its id,
+for the log lines: ``logs.REQUEST_ID``) go with the work, as anyio's would.
 
 >>> import asyncio
 >>> asyncio.run(in_thread(sum, (1, 2, 3)))
@@ -14,6 +14,7 @@ that anyio would copy them into the thread does not matter.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -31,7 +32,8 @@ async def in_thread(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs)
     7
     """
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(None, partial(function, *args, **kwargs))
+    context = contextvars.copy_context()
+    return await loop.run_in_executor(None, context.run, partial(function, *args, **kwargs))
 
 
 def use_threads(count: int) -> None:

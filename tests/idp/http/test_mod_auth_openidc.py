@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ...services import free_port
 from .browsing import Browser, forms_of, person, relying_party
 from .servers import CHEAP_ARGON2, IdpServer
 
@@ -61,13 +61,6 @@ OIDCRemoteUserClaim preferred_username
     Header always set X-Remote-User "expr=%{{REMOTE_USER}}"
 </Location>
 """
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="module")

@@ -62,7 +62,8 @@ class Database:
         # SQLite has one writer at a time; waiting on this lock is cheaper and fairer than
         # SQLite's busy handler, which sleeps between retries.
         self._write_lock = threading.RLock()
-        options: dict[str, Any] = {"echo": echo}
+        # An error's message never shows the statement's parameters (hashes, tokens' ids).
+        options: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if self.is_sqlite:
             path = url.split("///", 1)[1] if "///" in url else ""
             if path and path != ":memory:":
@@ -106,6 +107,7 @@ class Database:
                 pool_reset_on_return=None,
                 connect_args=_SQLITE_CONNECT,
                 echo=echo,
+                hide_parameters=True,
             )
             event.listen(at_once, "connect", _sqlite_pragmas)
             event.listen(at_once, "connect", _sqlite_no_waiting)

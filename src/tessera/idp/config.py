@@ -46,8 +46,9 @@ class Settings(BaseSettings):
     access_log: bool = False
     # GET /metrics answers only with "Authorization: Bearer <this>"; without it, not at all.
     metrics_token: SecretStr | None = None
-    # Seconds a client read on this node is trusted without reading it again (0: always read).
-    client_cache_ttl: float = Field(default=5.0, ge=0, le=300)
+    # Seconds a client read on this node is trusted without reading it again (0: always read):
+    # a client disabled or a secret rotated on another node is refused here within it.
+    client_cache_ttl: float = Field(default=1.0, ge=0, le=300)
     master_key: SecretStr | None = None
     master_key_file: Path = Path("var/master.key")
 

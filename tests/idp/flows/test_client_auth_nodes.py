@@ -16,7 +16,7 @@ from tessera.idp.provider import Provider
 from tessera.idp.services.clients import rotate_secret, update_client
 from tessera.idp.store.models import Client
 
-from ..conftest import TENANT, add_client, add_tenant, make_settings
+from ..conftest import TENANT, Registered, add_client, add_tenant, make_settings
 
 BOUND = 1.0  # seconds: the default client_cache_ttl
 
@@ -47,14 +47,22 @@ def nodes(
     return make_provider(settings), make_provider(settings)
 
 
-def test_a_disabled_client_is_refused_on_every_node_within_a_second(
-    nodes: tuple[Provider, Provider],
-) -> None:
+@pytest.fixture
+def warm(nodes: tuple[Provider, Provider]) -> tuple[Provider, Provider, Registered]:
+    """The nodes and a client the second node has just authenticated (it is in its cache)."""
     first, second = nodes
     add_tenant(first, TENANT)
     client = add_client(first)
     assert client.secret is not None
-    assert authenticates(second, client.id, client.secret)  # now in the second node's cache
+    assert authenticates(second, client.id, client.secret)
+    return first, second, client
+
+
+def test_a_disabled_client_is_refused_on_every_node_within_a_second(
+    warm: tuple[Provider, Provider, Registered],
+) -> None:
+    first, second, client = warm
+    assert client.secret is not None
     with first.database.session() as session:
         row = session.get(Client, client.id)
         assert row is not None
@@ -64,13 +72,10 @@ def test_a_disabled_client_is_refused_on_every_node_within_a_second(
 
 
 def test_a_rotated_secret_is_refused_on_every_node_within_a_second(
-    nodes: tuple[Provider, Provider],
+    warm: tuple[Provider, Provider, Registered],
 ) -> None:
-    first, second = nodes
-    add_tenant(first, TENANT)
-    client = add_client(first)
+    first, second, client = warm
     assert client.secret is not None
-    assert authenticates(second, client.id, client.secret)
     with first.database.session() as session:
         row = session.get(Client, client.id)
         assert row is not None

@@ -16,8 +16,8 @@ its query, where a logout's ``id_token_hint`` or an authorization request's ``st
 from __future__ import annotations
 
 import logging
+import os
 import re
-import uuid
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
@@ -97,7 +97,9 @@ class RequestIds:
             await self.app(scope, receive, send)
             return
         given = next((value for name, value in scope["headers"] if name == HEADER), None)
-        request_id = given.decode() if given and _WELL_FORMED.fullmatch(given) else uuid.uuid4().hex
+        request_id = (
+            given.decode() if given and _WELL_FORMED.fullmatch(given) else os.urandom(16).hex()
+        )
         encoded = request_id.encode()
 
         async def with_id(message: Message) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
@@ -106,6 +107,9 @@ class RequestMetrics:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        # The labelled series by (route, method, status): prometheus-client's labels() checks
+        # and locks on every call, a few microseconds a request that a dict lookup saves.
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -123,10 +127,17 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, observed)
         finally:
+            elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", None) or UNMATCHED
-            method = scope["method"]
-            self.metrics.requests.labels(route, method, str(status)).inc()
-            self.metrics.latency.labels(route, method).observe(time.perf_counter() - started)
+            key = (route, scope["method"], status)
+            series = self._series.get(key)
+            if series is None:
+                series = self._series[key] = (
+                    self.metrics.requests.labels(route, key[1], str(status)),
+                    self.metrics.latency.labels(route, key[1]),
+                )
+            series[0].inc()
+            series[1].observe(elapsed)
 
 
 def install_metrics(app: FastAPI, provider: Provider) -> Metrics:

@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import uuid
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 from starlette.testclient import TestClient
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "guard_bench.py"
+from .scripts import load_script
 
-
-def _load_bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("guard_bench", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load_bench()
+bench = load_script("guard_bench")
 
 
 @pytest.mark.parametrize("variant", ["unguarded", "dependency", "guarded", "cached", "redis"])

@@ -4,28 +4,14 @@ the table reports what was measured. Correctness only: nothing here is a timing 
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from ..services import require_postgres
+from .scripts import load_script
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "idp_bench.py"
-
-
-def _load_bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("idp_bench", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load_bench()
+bench = load_script("idp_bench")
 
 
 @pytest.mark.parametrize("mode", ["verify", "second step"])

@@ -10,33 +10,20 @@ Correctness only — nothing here is a timing assertion.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import shutil
 import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
 import pytest
 
 from ..services import require_postgres
+from .scripts import load_script
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "idp_bench.py"
-
-
-def _load_bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("idp_bench", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load_bench()
+bench = load_script("idp_bench")
 load = sys.modules["idp_load"]  # bench/idp_load.py, imported by the bench
 
 SIDES = [bench.SQLITE, bench.POSTGRES, bench.PEER]

@@ -8,32 +8,19 @@ applies accepts a right answer, and that the refresh driver follows each rotatin
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
 import pytest
 
 from ..services import require_postgres
+from .scripts import BENCH_DIR, load_script
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "idp_bench.py"
-
-
-def _load_bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("idp_bench", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load_bench()
+bench = load_script("idp_bench")
 load = sys.modules["idp_load"]  # bench/idp_load.py, imported by the bench
 
 
@@ -133,7 +120,7 @@ def test_the_driver_checks_get_answers(running: tuple[Any, Any]) -> None:
 def test_the_driver_runs_against_the_canned_server() -> None:
     port = bench.free_port()
     canned = subprocess.Popen(
-        [sys.executable, str(BENCH.parent / "idp_load.py"), "canned", "--port", str(port)],
+        [sys.executable, str(BENCH_DIR / "idp_load.py"), "canned", "--port", str(port)],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -6,30 +6,15 @@ candidate, the floor and its halves compute the right thing, and that a shared V
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
-
 import pytest
+
+from .scripts import load_script
 
 # The peers' own warnings (joserfc on EdDSA, Authlib's deprecation) are theirs, not ours.
 pytestmark = pytest.mark.filterwarnings(
     "ignore::joserfc.errors.SecurityWarning", "ignore::authlib.deprecate.AuthlibDeprecationWarning"
 )
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "jose_bench.py"
-
-
-def _load_bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("jose_bench", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load_bench()
+bench = load_script("jose_bench")
 
 
 @pytest.fixture(scope="module", params=bench.ALGS)

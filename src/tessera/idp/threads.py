@@ -20,6 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import ParamSpec, TypeVar
 
+from .store.database import Database, Transaction, WouldWait
+
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -34,6 +36,30 @@ async def in_thread(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs)
     loop = asyncio.get_running_loop()
     context = contextvars.copy_context()
     return await loop.run_in_executor(None, context.run, partial(function, *args, **kwargs))
+
+
+async def short_write(database: Database, work: Callable[[Transaction], T]) -> T:
+    """``work(transaction)``, a few short statements in one write transaction: made here, on
+    the event loop, when ``database`` can begin it at once (a SQLite file whose lock nobody
+    holds: the hand-off to a worker thread cost a sixth of an SSO hop, measured), else on a
+    worker thread in an ordinary transaction. Never for work that hashes a password or waits.
+
+    >>> import asyncio, pathlib, tempfile
+    >>> from sqlalchemy import text
+    >>> database = Database(f"sqlite:///{pathlib.Path(tempfile.mkdtemp()) / 'w.db'}")
+    >>> database.upgrade()
+    >>> def count(transaction: Transaction) -> int:
+    ...     with transaction() as session:
+    ...         return int(session.scalar(text("select count(*) from tenants")))
+    >>> asyncio.run(short_write(database, count))
+    0
+    """
+    if database.writes_at_once:
+        try:
+            return work(database.session_at_once)
+        except WouldWait:  # raised before anything was done: the worker starts afresh
+            pass
+    return await in_thread(work, database.session)
 
 
 def use_threads(count: int) -> None:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
+from sqlalchemy.orm import Session
 
 from tessera.idp.config import Settings
 from tessera.idp.errors import OAuthError
@@ -18,6 +20,7 @@ from tessera.idp.store.models import Client
 
 from ..conftest import TENANT, Registered, add_client, add_tenant, make_settings
 
+T = TypeVar("T")
 BOUND = 1.0  # seconds: the default client_cache_ttl
 
 
@@ -36,6 +39,14 @@ def refused_within(node: Provider, client_id: str, secret: str) -> float:
         assert time.monotonic() - started < 3, "the other node still accepts the client"
         time.sleep(0.02)
     return time.monotonic() - started
+
+
+def changed(node: Provider, client_id: str, change: Callable[[Session, Client], T]) -> T:
+    """``change`` made to the client in one transaction on ``node`` (as its admin API would)."""
+    with node.database.session() as session:
+        row = session.get(Client, client_id)
+        assert row is not None
+        return change(session, row)
 
 
 @pytest.fixture
@@ -63,10 +74,11 @@ def test_a_disabled_client_is_refused_on_every_node_within_a_second(
 ) -> None:
     first, second, client = warm
     assert client.secret is not None
-    with first.database.session() as session:
-        row = session.get(Client, client.id)
-        assert row is not None
-        update_client(session, row, status="disabled", cache=first.clients)
+    changed(
+        first,
+        client.id,
+        lambda session, row: update_client(session, row, status="disabled", cache=first.clients),
+    )
     assert not authenticates(first, client.id, client.secret)  # at once where it was changed
     assert refused_within(second, client.id, client.secret) <= BOUND + 0.1
 
@@ -76,9 +88,10 @@ def test_a_rotated_secret_is_refused_on_every_node_within_a_second(
 ) -> None:
     first, second, client = warm
     assert client.secret is not None
-    with first.database.session() as session:
-        row = session.get(Client, client.id)
-        assert row is not None
-        new_secret = rotate_secret(session, first.master, row, cache=first.clients)
+    new_secret = changed(
+        first,
+        client.id,
+        lambda session, row: rotate_secret(session, first.master, row, cache=first.clients),
+    )
     assert refused_within(second, client.id, client.secret) <= BOUND + 0.1
     assert authenticates(second, client.id, new_secret)

@@ -106,21 +106,20 @@ class Asked:
         return AuthorizationError(self.back, error, description)
 
 
-def unseal(provider: Provider, session: Session, sealed: str, now: int) -> Asked:
+def unseal(provider: Provider, sealed: str, now: int) -> Asked:
     """The request a page's form carried, checked again (:func:`read_request`)."""
     values = sealed_forms.unseal(provider.master, PURPOSE, sealed, now=now)
     if values is None or not isinstance(values.get("params"), dict):
         raise BadAuthorizationRequest(
             "this sign-in form expired or is not valid: go back to the application and start again"
         )
-    asked = read_request(provider, session, values["params"], frozenset(), now)
+    asked = read_request(provider, values["params"], frozenset(), now)
     signed_in = values.get("signed_in")
     return replace(asked, signed_in=signed_in) if isinstance(signed_in, str) else asked
 
 
 def read_request(
     provider: Provider,
-    session: Session,
     params: Mapping[str, str],
     repeated: Collection[str],
     now: int,
@@ -130,7 +129,7 @@ def read_request(
     Raises :class:`BadAuthorizationRequest` while there is nowhere safe to answer, and
     :class:`AuthorizationError` once there is.
     """
-    client, redirect_uri = _client_and_redirect(provider, session, params, repeated)
+    client, redirect_uri = _client_and_redirect(provider, params, repeated)
     mode = params.get("response_mode", "query")
     state = params.get("state")
     back = Back(redirect_uri, mode if mode in RESPONSE_MODES else "query", state)
@@ -185,7 +184,7 @@ def read_request(
 
 
 def _client_and_redirect(
-    provider: Provider, session: Session, params: Mapping[str, str], repeated: Collection[str]
+    provider: Provider, params: Mapping[str, str], repeated: Collection[str]
 ) -> tuple[Client, str]:
     if "client_id" in repeated or "redirect_uri" in repeated:
         raise BadAuthorizationRequest("client_id and redirect_uri are each sent once")

@@ -65,7 +65,6 @@ class LogoutAsked:
 
 def read_logout_request(
     provider: Provider,
-    session: Session,
     params: Mapping[str, str],
     repeated: Collection[str],
     now: int,
@@ -84,7 +83,7 @@ def read_logout_request(
             client_id = audiences[0]
         elif client_id not in audiences:
             raise BadLogoutRequest("the id_token_hint was not issued to this client")
-    client = _client(provider, session, client_id)
+    client = _client(provider, client_id)
     uri = params.get("post_logout_redirect_uri")
     if uri is not None:
         if client is None:
@@ -99,15 +98,15 @@ def read_logout_request(
     return LogoutAsked(params, client, uri, state, hint)
 
 
-def unseal_logout(provider: Provider, session: Session, sealed: str, now: int) -> LogoutAsked:
+def unseal_logout(provider: Provider, sealed: str, now: int) -> LogoutAsked:
     """The request the confirmation page carried, checked again."""
     params = sealed_forms.unseal(provider.master, PURPOSE, sealed, now=now)
     if params is None:
         raise BadLogoutRequest("this page expired: go back to the application and log out again")
-    return read_logout_request(provider, session, params, (), now)
+    return read_logout_request(provider, params, (), now)
 
 
-def _client(provider: Provider, session: Session, client_id: str | None) -> Client | None:
+def _client(provider: Provider, client_id: str | None) -> Client | None:
     if client_id is None:
         return None
     client = (

@@ -14,6 +14,7 @@ import re
 from base64 import b64encode
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Request
@@ -45,9 +46,9 @@ from ..flows.sign_in import (
 )
 from ..services.audit import record
 from ..services.refresh import Refused
-from ..store.database import Transaction, WouldWait
+from ..store.database import Transaction
 from ..store.models import Client, Tenant
-from ..threads import in_thread
+from ..threads import in_thread, short_write
 from .oauth import form_body, query_parameters
 from .page_forms import (
     Exchange,
@@ -102,16 +103,9 @@ PARAMETERS = {
 async def authorize_endpoint(request: Request) -> Response:
     params, repeated = parameters(request.url.query)
     exchange = exchange_of(request)
-    database = exchange.provider.database
-    if database.writes_at_once:
-        # The SSO hop's whole work is two reads and two short inserts into a local file: made
-        # here when no other writer holds the lock, it saves the hand-off to a worker thread
-        # (a sixth of the hop, measured). Otherwise, or if it would wait, a worker makes it.
-        try:
-            return _authorize(exchange, params, repeated, database.session_at_once)
-        except WouldWait:
-            pass
-    return await in_thread(_authorize, exchange, params, repeated, database.session)
+    # The SSO hop's whole work is two reads and two short inserts.
+    hop = partial(_authorize, exchange, params, repeated)
+    return await short_write(exchange.provider.database, hop)
 
 
 @router.post(
@@ -138,7 +132,7 @@ def _authorize(
     provider, now = exchange.provider, exchange.now
     with transaction() as session:
         try:
-            asked = read_request(provider, session, params, repeated, now)
+            asked = read_request(provider, params, repeated, now)
             row = provider.sessions.current(session, exchange.browser.session_cookie, now=now)
             return _show(
                 exchange, session, asked, next_step(provider, session, asked, row, now=now)
@@ -259,7 +253,7 @@ def _form_step(exchange: Exchange, step: FormStep, form: dict[str, str]) -> Resp
     try:
         with provider.database.session() as session:
             try:
-                asked = unseal(provider, session, form.get("request", ""), exchange.now)
+                asked = unseal(provider, form.get("request", ""), exchange.now)
                 return step(exchange, session, asked, form)
             except BadAuthorizationRequest as error:
                 return error_page(str(error))
@@ -267,7 +261,7 @@ def _form_step(exchange: Exchange, step: FormStep, form: dict[str, str]) -> Resp
                 return _send_error(exchange, error)
     except Throttled as throttled:  # its refusal is audited and committed: show the page
         with provider.database.session(readonly=True) as session:
-            asked = unseal(provider, session, form.get("request", ""), exchange.now)
+            asked = unseal(provider, form.get("request", ""), exchange.now)
             return _throttled(exchange, session, asked, throttled, form.get("username"))
 
 

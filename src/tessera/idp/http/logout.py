@@ -70,7 +70,7 @@ def _logout(exchange: Exchange, params: dict[str, str], repeated: frozenset[str]
     provider, now = exchange.provider, exchange.now
     with provider.database.session() as session:
         try:
-            asked = read_logout_request(provider, session, params, repeated, now)
+            asked = read_logout_request(provider, params, repeated, now)
         except BadLogoutRequest as error:
             return error_page(str(error))
         row = provider.sessions.current(session, exchange.browser.session_cookie, now=now)
@@ -94,7 +94,7 @@ def _confirmed(exchange: Exchange, form: dict[str, str]) -> Response:
     provider, now = exchange.provider, exchange.now
     with provider.database.session() as session:
         try:
-            asked = unseal_logout(provider, session, form.get("request", ""), now)
+            asked = unseal_logout(provider, form.get("request", ""), now)
         except BadLogoutRequest as error:
             return error_page(str(error))
         if form.get("decision") != "logout":

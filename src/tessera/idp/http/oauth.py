@@ -20,8 +20,7 @@ from ..provider import Provider
 from ..services.audit import Context
 from ..services.client_assertions import JWT_BEARER
 from ..services.clients import is_confidential
-from ..store.database import WouldWait
-from ..threads import in_thread
+from ..threads import in_thread, short_write
 from .answers import OAuthRoute, json_answer
 from .requests import basic_credentials, context_of, provider_of, single_valued_form
 
@@ -69,10 +68,10 @@ def query_parameters(**fields: str) -> dict[str, Any]:
     }
 
 
-# The grants made on the event loop when SQLite's lock is free: signing and a few short writes.
-# Never the password grants (argon2id is tens of milliseconds of CPU), nor a client assertion
-# (its single use is written in a transaction of its own, which would wait for the lock).
-AT_ONCE = frozenset({"authorization_code", "refresh_token", "client_credentials"})
+# The grants that are signing and a few short writes (threads.short_write). Not the password
+# grants (argon2id is tens of milliseconds of CPU), nor a client assertion (its single use is
+# written in a transaction of its own, which would wait for the lock).
+SHORT = frozenset({"authorization_code", "refresh_token", "client_credentials"})
 CLIENT_ASSERTION = "client_assertion"
 CLIENT_FIELDS = {
     "client_id": "client_secret_post: the client's id (optional with private_key_jwt)",
@@ -107,22 +106,15 @@ async def token(request: Request) -> Response:
     form = await single_valued_form(request)
     basic = basic_credentials(request)
     context = context_of(request)
-    database = provider.database
-    if (
-        database.writes_at_once
-        and form.get("grant_type") in AT_ONCE
-        and CLIENT_ASSERTION not in form
-    ):
-        # A few short statements into a local file: made here when no other writer holds the
-        # lock (the hand-off to a worker thread costs more than the statements, measured).
-        try:
-            answer = token_response(
-                provider, form, basic, context, transaction=database.session_at_once
-            )
-            return json_answer(answer)
-        except WouldWait:
-            pass
-    answer = await in_thread(token_response, provider, form, basic, context)
+    if form.get("grant_type") in SHORT and CLIENT_ASSERTION not in form:
+        answer = await short_write(
+            provider.database,
+            lambda transaction: token_response(
+                provider, form, basic, context, transaction=transaction
+            ),
+        )
+    else:
+        answer = await in_thread(token_response, provider, form, basic, context)
     return json_answer(answer)
 
 

@@ -135,8 +135,7 @@ class Database:
         finally:
             if serialize:
                 self._write_lock.release()
-        for callback in session.info.pop(AFTER_COMMIT, ()):
-            callback()
+        _committed(session)
 
     @property
     def reads_on_the_loop(self) -> bool:
@@ -178,8 +177,7 @@ class Database:
                     yield session
         finally:
             self._write_lock.release()
-        for callback in session.info.pop(AFTER_COMMIT, ()):
-            callback()
+        _committed(session)
 
     def first(self, statement: ClauseElement, params: Mapping[str, Any]) -> Any | None:
         """The first row of the read ``statement`` for ``params`` (a named tuple), or ``None``:
@@ -268,6 +266,12 @@ class Database:
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+
+
+def _committed(session: Session) -> None:
+    """Run what :func:`after_commit` registered, now that ``session`` has committed."""
+    for callback in session.info.pop(AFTER_COMMIT, ()):
+        callback()
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:

@@ -104,10 +104,9 @@ class Settings(BaseSettings):
     lockout_window: int = Field(default=900, ge=10, le=86_400)
     lockout_duration: int = Field(default=900, ge=1, le=86_400)
     lockout_ip_threshold: int = Field(default=100, ge=10, le=1_000_000)
-    # Failure counters: in Redis under this prefix when redis_url is set (every node counts
-    # together), else in each process, at most `throttle_max_entries` (~300 bytes each).
+    # Failure counters: in Redis under this prefix when redis_url is set, else in the database
+    # (either way every node counts together).
     throttle_prefix: str = Field(default="tessera:throttle:", min_length=1, max_length=100)
-    throttle_max_entries: int = Field(default=100_000, ge=1000, le=10_000_000)
 
     @model_validator(mode="before")
     @classmethod

@@ -112,12 +112,13 @@ def test_unlock_lifts_a_lock_for_failed_logins_on_every_node(
         fail_logins(node, "acme", "ada", 3)
         shown = document(admin("user", "show", "-t", "acme", "-u", "ada", "--json"))
         assert shown["status"] == "locked"
-        with pytest.raises(Throttled):
-            node.lockout.check("acme", "ada", "192.0.2.8")
+        with pytest.raises(Throttled), node.database.session() as session:
+            node.lockout.check(session, "acme", "ada", "192.0.2.8")
 
         unlocked = document(admin("user", "unlock", "-t", "acme", "-u", "ada", "--json"))
         assert (unlocked["status"], unlocked["changed"]) == ("active", True)
-        node.lockout.check("acme", "ada", "192.0.2.8")  # admitted again: counters cleared
+        with node.database.session() as session:  # admitted again: counters cleared
+            node.lockout.check(session, "acme", "ada", "192.0.2.8")
 
         again = document(admin("user", "unlock", "-t", "acme", "-u", "ada", "--json"))
         assert (again["status"], again["changed"]) == ("active", False)

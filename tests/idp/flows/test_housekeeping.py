@@ -35,6 +35,7 @@ from tessera.idp.store.models import (
     RevokedToken,
     SessionClient,
     SubjectNotBefore,
+    ThrottleCounter,
 )
 
 from ..conftest import (
@@ -172,6 +173,7 @@ def test_purge_removes_only_what_can_no_longer_matter(provider: Provider, tenant
         "authorization_codes": 1,
         "client_assertions": 0,
         "browser_sessions": 2,
+        "throttle_counters": 0,
         "audit_events": 0,
     }
     with provider.database.session(readonly=True) as session:
@@ -207,6 +209,7 @@ def test_purge_keeps_a_fresh_database_intact(provider: Provider, tenant: str) ->
         "authorization_codes": 0,
         "client_assertions": 0,
         "browser_sessions": 0,
+        "throttle_counters": 0,
         "audit_events": 0,
     }
     assert row_counts(provider) == before
@@ -382,3 +385,23 @@ def test_a_spent_assertion_id_is_kept_until_its_assertion_could_no_longer_be_use
     with provider.database.session(readonly=True) as session:
         kept = set(session.scalars(select(ClientAssertion.jti)))
     assert kept == {"just-expired", "live"}
+
+
+def test_lockout_counters_go_once_they_count_nothing(provider: Provider) -> None:
+    now = int(time.time())
+    window = provider.settings.lockout_window
+    with provider.database.session() as session:
+        for username, at in (("old", now - window - 1), ("recent", now - 10)):
+            provider.lockout.failed(
+                session,
+                tenant_id="acme",
+                username=username,
+                ip=None,
+                user=None,
+                context=None,
+                now=at,
+            )
+    assert purge(provider, now)["throttle_counters"] == 1
+    with provider.database.session(readonly=True) as session:
+        left = list(session.scalars(select(ThrottleCounter)))
+    assert len(left) == 1 and left[0].failures == 1 and left[0].expires_at > now

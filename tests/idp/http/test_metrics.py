@@ -4,12 +4,15 @@ events by outcome, the signing key's age and rotation, and the pool — and no s
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
 import pytest
+import redis
 from prometheus_client.parser import text_string_to_metric_families
 
+from ...guard.servers import RedisProcess
 from .servers import BOTH_DATABASES, DEMO, IdpServer, client_credentials, serving
 
 TOKEN = "metrics-scraper-token-0123456789"
@@ -87,3 +90,34 @@ def test_without_a_token_there_are_no_metrics(tmp_path: Path) -> None:
         response = http.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
         assert response.status_code == 404
         assert "tessera_" not in response.text
+
+
+def test_the_revocation_fan_out_lag_grows_while_redis_is_away_and_ends_when_repaired(
+    tmp_path: Path,
+) -> None:
+    redis_server = RedisProcess().start()
+    try:
+        with (
+            serving("sqlite", tmp_path, redis_url=redis_server.url, metrics_token=TOKEN) as server,
+            server.client() as http,
+        ):
+            assert value(scrape(http), "tessera_revocation_fanout_lag_seconds") == 0.0
+            token = client_credentials(http, DEMO, server.demo_secret)["access_token"]
+            redis_server.stop()
+            revoked = http.post(
+                "/oauth2/revoke", data={"token": token}, auth=(DEMO, server.demo_secret)
+            )
+            assert revoked.status_code == 200  # the database is the truth: revoked all the same
+            time.sleep(0.2)
+            away = scrape(http)
+            assert value(away, "tessera_revocation_fanout_lag_seconds") > 0.1
+            assert value(away, "tessera_revocation_fanout_failures_total") >= 1
+            redis_server.start()  # empty: the server's repair loop writes its denylist again
+            deadline = time.monotonic() + 10
+            while value(scrape(http), "tessera_revocation_fanout_lag_seconds") > 0:
+                assert time.monotonic() < deadline, "the fan-out was never repaired"
+                time.sleep(0.1)
+            keys = redis.Redis.from_url(redis_server.url).keys("tessera:revocation:jti:*")
+            assert len(keys) == 1
+    finally:
+        redis_server.stop()

@@ -1,6 +1,7 @@
 """Brute-force defence: growing delays, locks at the threshold and their end, the same answers
-for unknown usernames, the per-address throttle, unlock, resets on success — with the
-in-process store and with Redis, on SQLite and PostgreSQL. Time is driven through ``now``."""
+for unknown usernames, the per-address throttle, unlock, resets on success — counted in the
+database and in Redis, on SQLite and PostgreSQL, by one node and by two. Time is driven through
+``now``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ import redis
 from argon2 import PasswordHasher
 from sqlalchemy import select
 
-from tessera.idp.cache.throttle import IN_FLIGHT, Counter, MemoryStore, Policy
+from tessera.idp.cache.throttle import IN_FLIGHT
 from tessera.idp.config import Settings
 from tessera.idp.errors import OAuthError, Throttled
 from tessera.idp.flows.grants import token_response
@@ -25,8 +27,8 @@ from tessera.idp.provider import Provider
 from tessera.idp.services.accounts import effective_status, set_status
 from tessera.idp.services.audit import Context
 from tessera.idp.services.lockout import Lockout
-from tessera.idp.services.secrets import MasterKey
-from tessera.idp.store.models import AuditEvent, User
+from tessera.idp.store.database import Database
+from tessera.idp.store.models import AuditEvent, ThrottleCounter, User
 
 from ...services import REDIS_URL
 from ..conftest import (
@@ -47,7 +49,7 @@ PASSWORD = "correct horse battery staple"
 WRONG = "Tr0ub4dor&3-but-wrong"
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["database", "redis"])
 def store(request: pytest.FixtureRequest) -> str:
     """Which throttle store the provider counts in."""
     return str(request.param)
@@ -56,7 +58,7 @@ def store(request: pytest.FixtureRequest) -> str:
 def store_settings(
     database_url: str, tmp_path: Path, store: str, redis_prefix: str, **overrides: Any
 ) -> Settings:
-    """Test settings counting in this process, or in Redis under this test's own prefix."""
+    """Test settings counting in the database, or in Redis under this test's own prefix."""
     if store == "redis":
         overrides.update(
             redis_url=REDIS_URL,
@@ -72,9 +74,33 @@ def settings(database_url: str, tmp_path: Path, store: str, redis_prefix: str) -
     return store_settings(database_url, tmp_path, store, redis_prefix)
 
 
+@dataclass(frozen=True)
+class Counting:
+    """A node's lockout and the database it counts in: each call its own transaction."""
+
+    lockout: Lockout
+    database: Database
+
+    def check(self, tenant_id: str, username: str, ip: str, now: float | None = None) -> None:
+        with self.database.session() as session:
+            self.lockout.check(session, tenant_id, username, ip, now=now)
+
+    def succeeded(self, tenant_id: str, username: str, ip: str, now: float) -> None:
+        with self.database.session() as session:
+            self.lockout.succeeded(session, tenant_id, username, ip, now=now)
+
+    def settle(self, tenant_id: str, username: str, ip: str, now: float) -> None:
+        with self.database.session() as session:
+            self.lockout.settle(session, tenant_id, username, ip, now=now)
+
+
+def counting(provider: Provider) -> Counting:
+    return Counting(provider.lockout, provider.database)
+
+
 @pytest.fixture
-def lockout(provider: Provider) -> Lockout:
-    return provider.lockout
+def lockout(provider: Provider) -> Counting:
+    return counting(provider)
 
 
 def start() -> float:
@@ -82,10 +108,12 @@ def start() -> float:
     return float(int(time.time()))
 
 
-def with_settings(provider: Provider, **changes: Any) -> Lockout:
+def with_settings(provider: Provider, **changes: Any) -> Counting:
     """A lockout with other knobs, counting in the provider's store."""
     changed = provider.settings.model_copy(update=changes)
-    return Lockout(changed, provider.master, store=provider.lockout.store)
+    return Counting(
+        Lockout(changed, provider.master, store=provider.lockout.store), provider.database
+    )
 
 
 def fail(
@@ -94,7 +122,7 @@ def fail(
     at: float,
     *,
     ip: str = IP,
-    lockout: Lockout | None = None,
+    lockout: Counting | None = None,
     row: bool = True,
 ) -> None:
     """One failed attempt of ``username`` at ``at``, with its user row (if any), committed."""
@@ -106,7 +134,7 @@ def fail(
             if row
             else None
         )
-        (lockout or provider.lockout).failed(
+        (lockout.lockout if lockout else provider.lockout).failed(
             session, tenant_id=TENANT, username=username, ip=ip, user=user, context=CONTEXT, now=at
         )
 
@@ -117,7 +145,7 @@ def refusal(call: Callable[[], object]) -> Throttled:
     return refused.value
 
 
-def throttled(lockout: Lockout, username: str, at: float, ip: str = IP) -> Throttled:
+def throttled(lockout: Counting, username: str, at: float, ip: str = IP) -> Throttled:
     """The refusal of an attempt at ``at`` (which must be refused)."""
     return refusal(lambda: lockout.check(TENANT, username, ip, now=at))
 
@@ -185,7 +213,7 @@ def test_delays_double_after_the_free_failures_up_to_the_cap(provider: Provider)
 
 
 def test_parallel_guesses_are_admitted_no_faster_than_a_series(
-    provider: Provider, lockout: Lockout
+    provider: Provider, lockout: Counting
 ) -> None:
     at = start()
     results = run_together([lambda: lockout.check(TENANT, "ada", IP, now=at)] * 12)
@@ -196,7 +224,7 @@ def test_parallel_guesses_are_admitted_no_faster_than_a_series(
     lockout.check(TENANT, "ada", IP, now=at + IN_FLIGHT)
 
 
-def test_a_settled_attempt_keeps_its_failures(provider: Provider, lockout: Lockout) -> None:
+def test_a_settled_attempt_keeps_its_failures(provider: Provider, lockout: Counting) -> None:
     at = start()
     for _ in range(2):
         fail(provider, "ada", at)
@@ -219,7 +247,7 @@ def test_the_threshold_locks_the_account_and_the_user_row(
     at = start()
     lock(provider, "ada", at)
     duration = provider.settings.lockout_duration
-    assert throttled(provider.lockout, "ada", at).retry_after == duration
+    assert throttled(counting(provider), "ada", at).retry_after == duration
 
     row = user_row(provider, ada.id)
     assert (row.status, row.locked_until) == ("locked", math.ceil(at + duration))
@@ -255,7 +283,7 @@ def test_a_lock_ends_after_its_duration(cheap_passwords: Provider, tenant: str) 
     lock(provider, "ada", at)
     end = at + provider.settings.lockout_duration
 
-    throttled(provider.lockout, "ada", end - 0.5)
+    throttled(counting(provider), "ada", end - 0.5)
     refusal(lambda: admit(provider, end - 0.5))
     admitted = admit(provider, end)
     assert admitted is not None and admitted.id == ada.id
@@ -304,7 +332,7 @@ def test_an_unknown_username_is_throttled_and_locked_like_a_known_one(
         at, told = start(), list[object]()
         for _ in range(40):
             try:
-                provider.lockout.check(TENANT, username, IP, now=at)
+                counting(provider).check(TENANT, username, IP, now=at)
             except Throttled as refused:
                 told.append(refused.retry_after)
                 if refused.retry_after == provider.settings.lockout_duration:
@@ -411,10 +439,10 @@ def test_unlock_leaves_a_disabled_user_disabled(cheap_passwords: Provider, tenan
         set_status(session, user, "disabled", context=CONTEXT)
         provider.lockout.unlock(session, user, context=CONTEXT)
     assert user_row(provider, ada.id).status == "disabled"
-    provider.lockout.check(TENANT, "ada", IP)  # the counters are gone all the same
+    counting(provider).check(TENANT, "ada", IP)  # the counters are gone all the same
 
 
-def test_a_success_forgets_the_failures(provider: Provider, lockout: Lockout) -> None:
+def test_a_success_forgets_the_failures(provider: Provider, lockout: Counting) -> None:
     at = start()
     for _ in range(3):
         lockout.check(TENANT, "ada", IP, now=at)
@@ -469,13 +497,15 @@ def test_a_refused_attempt_does_no_argon2_work_and_counts_nothing(
 # ---------------------------------------------------------------------- several nodes
 
 
-def test_two_nodes_sharing_redis_count_every_guess_once(
+def test_two_nodes_count_every_guess_once(
     database_url: str,
     tmp_path: Path,
+    store: str,
     redis_prefix: str,
     make_provider: Callable[[Settings], Provider],
 ) -> None:
-    settings = store_settings(database_url, tmp_path, "redis", redis_prefix)
+    """A guesser spreading attempts over two nodes is locked at the count one node locks at."""
+    settings = store_settings(database_url, tmp_path, store, redis_prefix)
     one, two = make_provider(settings), make_provider(settings)
     add_tenant(one, TENANT)
     ada = add_user(one, password=PASSWORD, username="ada")
@@ -485,13 +515,13 @@ def test_two_nodes_sharing_redis_count_every_guess_once(
         fail(node, "ada", at)
         fail(node, "nobody", at)
     for node in (one, two):  # nine failures in all: a delay on either node, not yet a lock
-        told = throttled(node.lockout, "ada", at)
+        told = throttled(counting(node), "ada", at)
         assert told.retry_after == settings.lockout_max_delay
     fail(two, "ada", at)
     fail(two, "nobody", at)
     for node in (one, two):
         for username in ("ada", "nobody"):
-            told = throttled(node.lockout, username, at)
+            told = throttled(counting(node), username, at)
             assert told.retry_after == settings.lockout_duration
     assert user_row(one, ada.id).status == "locked"
 
@@ -500,102 +530,97 @@ def test_two_nodes_sharing_redis_count_every_guess_once(
         assert user is not None
         one.lockout.unlock(session, user, context=CONTEXT, now=at)
     for node in (one, two):
-        node.lockout.check(TENANT, "ada", IP, now=at)
+        counting(node).check(TENANT, "ada", IP, now=at)
 
 
-def test_without_redis_a_lock_still_reaches_every_node_through_the_user_row(
-    database_url: str, tmp_path: Path, make_provider: Callable[[Settings], Provider]
+def test_parallel_guesses_at_two_nodes_are_admitted_no_faster_than_at_one(
+    database_url: str,
+    tmp_path: Path,
+    store: str,
+    redis_prefix: str,
+    make_provider: Callable[[Settings], Provider],
 ) -> None:
-    settings = make_settings(database_url, tmp_path)
+    settings = store_settings(database_url, tmp_path, store, redis_prefix)
     one, two = make_provider(settings), make_provider(settings)
     add_tenant(one, TENANT)
-    add_user(one, password=PASSWORD, username="ada")
     at = start()
-    lock(one, "ada", at)
-    two.lockout.check(TENANT, "ada", IP, now=at)  # its own counters know nothing
-    with two.database.session() as session:
-        assert (
-            refusal(
-                lambda: two.lockout.admit(
-                    session, tenant_id=TENANT, username="ada", context=CONTEXT, now=at
-                )
-            ).cause
-            == "locked"
-        )
+    guesses = [
+        lambda node=node: counting(node).check(TENANT, "ada", IP, now=at) for node in (one, two)
+    ]
+    results = run_together(guesses * 6)
+    admitted = [result for result in results if result is None]
+    assert len(admitted) == settings.lockout_free_attempts
+    assert all(isinstance(result, Throttled) for result in results if result is not None)
 
 
 # ---------------------------------------------------------------------- the stores themselves
 
 
-def test_redis_unreachable_each_node_still_throttles(caplog: pytest.LogCaptureFixture) -> None:
-    settings = Settings(redis_url="redis://127.0.0.1:1/0", database_url="sqlite://")
-    lockout = Lockout(settings, MasterKey(bytes(32)))
+def test_redis_unreachable_nodes_count_together_in_the_database(
+    database_url: str,
+    tmp_path: Path,
+    make_provider: Callable[[Settings], Provider],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = make_settings(database_url, tmp_path, redis_url="redis://127.0.0.1:1/0")
+    one, two = make_provider(settings), make_provider(settings)
+    add_tenant(one, TENANT)
     at = start()
     with caplog.at_level(logging.WARNING, logger="tessera.idp"):
-        for _ in range(settings.lockout_free_attempts):
-            lockout.check(TENANT, "ada", IP, now=at)  # logins go on
-            lockout.failed(
-                None,  # type: ignore[arg-type]  # no user row: the session is not used
-                tenant_id=TENANT,
-                username="ada",
-                ip=IP,
-                user=None,
-                context=CONTEXT,
-                now=at,
-            )
-        throttled(lockout, "ada", at)  # and so does throttling
-    lockout.close()
+        for number in range(settings.lockout_free_attempts):
+            node = (one, two)[number % 2]
+            counting(node).check(TENANT, "ada", IP, now=at)  # logins go on
+            fail(node, "ada", at)
+        for node in (one, two):  # and so does throttling, on either node
+            throttled(counting(node), "ada", at)
     warnings = [record.getMessage() for record in caplog.records]
-    assert len(warnings) == 1 and "Redis unreachable" in warnings[0]
+    assert len(warnings) == 2 and all("Redis unreachable" in warning for warning in warnings)
     assert not any("ada" in message or IP in message for message in warnings)
 
 
-def test_redis_keys_and_values_hold_no_username_or_address(
-    tmp_path: Path, redis_prefix: str
+def test_counters_hold_no_username_or_address(
+    database_url: str,
+    tmp_path: Path,
+    store: str,
+    redis_prefix: str,
+    make_provider: Callable[[Settings], Provider],
 ) -> None:
-    settings = store_settings("sqlite://", tmp_path, "redis", redis_prefix)
-    lockout = Lockout(settings, MasterKey(bytes(32)))
+    provider = make_provider(store_settings(database_url, tmp_path, store, redis_prefix))
     secretive = "Tr0ub4dor&3 typed as a username"
     at = start()
-    lockout.check(TENANT, secretive, IP, now=at)
-    lockout.failed(
-        None,  # type: ignore[arg-type]
-        tenant_id=TENANT,
-        username=secretive,
-        ip=IP,
-        user=None,
-        context=CONTEXT,
-        now=at,
-    )
-    lockout.close()
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(match=redis_prefix + "*"))
+    counting(provider).check(TENANT, secretive, IP, now=at)
+    fail(provider, secretive, at, row=False)
+    with provider.database.session(readonly=True) as session:
+        rows = list(session.scalars(select(ThrottleCounter)))
+    if store == "redis":
+        client = redis.Redis.from_url(REDIS_URL)
+        keys = list(client.scan_iter(match=redis_prefix + "*"))
+        values = [value for key in keys for value in client.hgetall(key).values()]
+        client.close()
+        assert rows == []  # Redis counts; the database holds nothing
+        assert all(key.startswith((redis_prefix + "throttle:").encode()) for key in keys)
+    else:
+        keys = [row.key.encode() for row in rows]
+        values = [repr(row.__dict__).encode() for row in rows]
     assert len(keys) == 2  # the account and the address
-    stored = b" ".join(keys + [value for key in keys for value in client.hgetall(key).values()])
-    client.close()
+    stored = b" ".join(keys + values)
     assert b"Tr0ub4dor" not in stored and IP.encode() not in stored
-    assert all(key.startswith((redis_prefix + "throttle:").encode()) for key in keys)
 
 
-POLICY = Policy(window=60, threshold=3, duration=600, free=3, max_delay=60)
-
-
-def test_the_memory_store_stays_bounded_and_keeps_locks_longest() -> None:
-    memory = MemoryStore(max_entries=10)
+def test_a_count_in_the_database_rolls_back_with_its_transaction(
+    database_url: str, tmp_path: Path, make_provider: Callable[[Settings], Provider]
+) -> None:
+    provider = make_provider(make_settings(database_url, tmp_path))  # no Redis: the database
     at = start()
-    for _ in range(3):
-        memory.fail([Counter("locked", POLICY)], at)
-    for number in range(50):
-        memory.fail([Counter(f"once-{number}", POLICY)], at)
-        assert len(memory) <= 10
-    assert memory.attempt([Counter("locked", POLICY)], at) is not None
 
+    def count_then_fail() -> None:
+        with provider.database.session() as session:
+            provider.lockout.failed(
+                session, tenant_id=TENANT, username="ada", ip=IP, user=None, context=CONTEXT, now=at
+            )
+            raise RuntimeError("the request failed after counting")
 
-def test_the_memory_store_forgets_expired_counters() -> None:
-    memory = MemoryStore()
-    at = start()
-    for number in range(20):
-        memory.fail([Counter(f"key-{number}", POLICY)], at)
-    assert len(memory) == 20
-    memory.fail([Counter("later", POLICY)], at + POLICY.window + MemoryStore.SWEEP_EVERY)
-    assert len(memory) == 1
+    with pytest.raises(RuntimeError):
+        count_then_fail()
+    for _ in range(provider.settings.lockout_free_attempts):
+        counting(provider).check(TENANT, "ada", IP, now=at)

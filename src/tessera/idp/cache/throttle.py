@@ -1,8 +1,9 @@
 """Failure counters for brute-force defence: one small protocol, two stores.
 
-:class:`MemoryStore` counts in this process (thread-safe, bounded, expired entries evicted);
-:class:`RedisStore` counts in Redis with one atomic Lua script per operation, so guesses sent to
-every node are counted once, and counts on its own node while Redis is unreachable.
+:class:`DatabaseStore` counts in the provider's database (the table ``throttle_counters``), in
+the caller's transaction; :class:`RedisStore` counts in Redis with one atomic Lua script per
+operation, and in the database while Redis is unreachable. Either way guesses sent to every node
+are counted once.
 
 A counter is a key with a :class:`Policy`. It starts at its first failure and is forgotten
 ``window`` seconds later (or when its lock ends, if that is later). The first ``free`` failures
@@ -11,36 +12,40 @@ after the last one; at ``threshold`` failures the key is locked for ``duration``
 admitted attempt stays "in flight" until it fails or succeeds (at most ``IN_FLIGHT`` seconds)
 and counts towards the delays meanwhile: a burst of parallel guesses is refused like a series.
 
->>> store = MemoryStore()
->>> counter = Counter("ada", Policy(window=900, threshold=3, duration=900, free=1, max_delay=60))
->>> store.attempt([counter], now=0.0) is None
+>>> from tessera.idp.store.database import Database
+>>> database = Database("sqlite://"); database.upgrade()
+>>> store = DatabaseStore()
+>>> counter = Counter("a:ada", Policy(window=900, threshold=3, duration=900, free=1, max_delay=60))
+>>> with database.session() as session:
+...     store.attempt(session, [counter], now=0.0) is None
+...     store.fail(session, [counter], now=1.0)
+...     store.attempt(session, [counter], now=1.5)  # 2 ** (1 - 1) seconds after the last failure
+...     store.attempt(session, [counter], now=2.0) is None
 True
->>> store.fail([counter], now=1.0)
 [False]
->>> store.attempt([counter], now=1.5)  # 2 ** (1 - 1) seconds after the last failure
 Refusal(wait=0.5, counter=0)
->>> store.attempt([counter], now=2.0) is None
 True
 """
 
 from __future__ import annotations
 
-import heapq
 import logging
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
-if TYPE_CHECKING:
-    pass
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from ..store.models import ThrottleCounter
 
 log = logging.getLogger("tessera.idp")
 
 # Seconds an admitted attempt counts as in flight if it is never settled (a crashed request).
 IN_FLIGHT = 30.0
-# Seconds the Redis store counts on its own node after Redis failed, before trying Redis again.
+# Seconds the Redis store counts in the database after Redis failed, before trying Redis again.
 REDIS_RETRY = 5.0
 
 T = TypeVar("T")
@@ -73,18 +78,19 @@ class Refusal(NamedTuple):
 
 
 class ThrottleStore(Protocol):
-    """Where failures are counted. Every operation is atomic over all its counters."""
+    """Where failures are counted. Every operation is atomic over all its counters; ``session``
+    is the caller's transaction (what a store in the database counts in)."""
 
-    def attempt(self, counters: Sequence[Counter], now: float) -> Refusal | None:
+    def attempt(self, session: Session, counters: Sequence[Counter], now: float) -> Refusal | None:
         """Admit an attempt (then in flight on every counter) or refuse it (nothing counted)."""
 
-    def fail(self, counters: Sequence[Counter], now: float) -> list[bool]:
+    def fail(self, session: Session, counters: Sequence[Counter], now: float) -> list[bool]:
         """Count a failure on each counter; whether this failure locked each one."""
 
-    def succeed(self, counters: Sequence[Counter], now: float) -> None:
+    def succeed(self, session: Session, counters: Sequence[Counter], now: float) -> None:
         """Settle a successful attempt: forget failures or only leave the in-flight count."""
 
-    def clear(self, counters: Sequence[Counter], now: float) -> bool:
+    def clear(self, session: Session, counters: Sequence[Counter], now: float) -> bool:
         """Forget the counters entirely; whether any of them held something."""
 
     def close(self) -> None:
@@ -100,126 +106,157 @@ def delay(excess: int, max_delay: float) -> float:
     return min(2.0 ** min(excess, 62), max_delay)
 
 
-@dataclass(slots=True)
-class _Entry:
-    start: float
-    expires: float
-    failures: int = 0
-    pending: int = 0
-    pending_at: float = 0.0
-    last: float = 0.0
-    until: float = 0.0
+class DatabaseStore:
+    """Counters in the provider's database, counted in the caller's transaction: every node
+    (and every worker process) on one database counts together, and a count commits with the
+    audit row of the attempt it belongs to.
 
-    def in_flight(self, now: float) -> int:
-        return self.pending if self.pending_at + IN_FLIGHT > now else 0
-
-    def wait(self, policy: Policy, now: float) -> float:
-        if self.until > now:
-            return self.until - now
-        attempts = self.failures + self.in_flight(now)
-        if attempts < policy.free:
-            return 0.0
-        return self.last + delay(attempts - policy.free, policy.max_delay) - now
-
-
-class MemoryStore:
-    """Counters in this process: each node counts on its own (the default, without Redis).
-
-    At most ``max_entries`` keys: expired ones are swept every minute; when it is full anyway,
-    the tenth of the keys worth least (not locked, fewest failures, soonest to expire) go.
+    Each operation first locks its counters' rows, in key order, so that two nodes' operations
+    on one account follow each other: a missing row is inserted (``ON CONFLICT DO NOTHING``),
+    then the rows are read ``FOR UPDATE`` on PostgreSQL (SQLite's writer already holds the
+    whole database). Callers commit an admitted attempt before slow work (an argon2id hash,
+    ``Lockout.admit``), so no lock is held through it. A row left counting nothing is deleted.
     """
 
-    SWEEP_EVERY = 60.0
-
-    def __init__(self, *, max_entries: int = 100_000) -> None:
-        self.max_entries = max_entries
-        self._entries: dict[str, _Entry] = {}
-        self._lock = threading.Lock()
-        self._next_sweep = 0.0
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def attempt(self, counters: Sequence[Counter], now: float) -> Refusal | None:
+    def attempt(self, session: Session, counters: Sequence[Counter], now: float) -> Refusal | None:
         """Admit an attempt (then in flight on every counter) or refuse it (nothing counted)."""
-        with self._lock:
-            worst: Refusal | None = None
-            for index, (key, policy) in enumerate(counters):
-                entry = self._live(key, now)
-                wait = 0.0 if entry is None else entry.wait(policy, now)
-                if wait > 0 and (worst is None or wait > worst.wait):
-                    worst = Refusal(wait, index)
-            if worst is not None:
-                return worst
+        rows = _locked(session, counters, now)
+        worst: Refusal | None = None
+        for index, (key, policy) in enumerate(counters):
+            wait = _wait(rows[key], policy, now)
+            if wait > 0 and (worst is None or wait > worst.wait):
+                worst = Refusal(wait, index)
+        if worst is None:
             for key, policy in counters:
-                entry = self._entry(key, policy, now)
-                entry.pending = entry.in_flight(now) + 1
-                entry.pending_at = entry.last = now
-            return None
+                row = _live(rows[key], policy, now)
+                row.in_flight = _in_flight(row, now) + 1
+                row.in_flight_at = row.last_attempt_at = now
+        _tidy(session, rows, now)
+        return worst
 
-    def fail(self, counters: Sequence[Counter], now: float) -> list[bool]:
+    def fail(self, session: Session, counters: Sequence[Counter], now: float) -> list[bool]:
         """Count a failure on each counter; whether this failure locked each one."""
-        with self._lock:
-            locked = []
-            for key, policy in counters:
-                entry = self._entry(key, policy, now)
-                entry.failures += 1
-                entry.pending = max(entry.in_flight(now) - 1, 0)
-                entry.last = now
-                locks = entry.failures >= policy.threshold and entry.until <= now
-                if locks:
-                    entry.until = now + policy.duration
-                    entry.expires = max(entry.expires, entry.until)
-                locked.append(locks)
-            return locked
+        rows = _locked(session, counters, now)
+        locked = []
+        for key, policy in counters:
+            row = _live(rows[key], policy, now)
+            row.failures += 1
+            row.in_flight = max(_in_flight(row, now) - 1, 0)
+            row.last_attempt_at = now
+            locks = row.failures >= policy.threshold and row.locked_until <= now
+            if locks:
+                row.locked_until = now + policy.duration
+                row.expires_at = max(row.expires_at, row.locked_until)
+            locked.append(locks)
+        _tidy(session, rows, now)
+        return locked
 
-    def succeed(self, counters: Sequence[Counter], now: float) -> None:
+    def succeed(self, session: Session, counters: Sequence[Counter], now: float) -> None:
         """Settle a successful attempt: forget failures or only leave the in-flight count."""
-        with self._lock:
-            for key, policy in counters:
-                if policy.clears_on_success:
-                    self._entries.pop(key, None)
-                elif (entry := self._live(key, now)) is not None:
-                    entry.pending = max(entry.in_flight(now) - 1, 0)
+        rows = _locked(session, counters, now)
+        for key, policy in counters:
+            row = rows[key]
+            if policy.clears_on_success:
+                _forget(row, now)
+            elif row.expires_at > now:
+                row.in_flight = max(_in_flight(row, now) - 1, 0)
+        _tidy(session, rows, now)
 
-    def clear(self, counters: Sequence[Counter], now: float) -> bool:
+    def clear(self, session: Session, counters: Sequence[Counter], now: float) -> bool:
         """Forget the counters entirely; whether any of them held something."""
-        with self._lock:
-            live = [self._live(key, now) is not None for key, _ in counters]
-            for key, _ in counters:
-                self._entries.pop(key, None)
-            return any(live)
+        rows = _locked(session, counters, now)
+        live = [rows[key].expires_at > now for key, _ in counters]
+        for key, _ in counters:
+            _forget(rows[key], now)
+        _tidy(session, rows, now)
+        return any(live)
 
     def close(self) -> None:
-        """Nothing to release."""
+        """Nothing to release: the counts are in the caller's transaction."""
 
-    def _live(self, key: str, now: float) -> _Entry | None:
-        entry = self._entries.get(key)
-        if entry is not None and entry.expires <= now:
-            del self._entries[key]
-            return None
-        return entry
 
-    def _entry(self, key: str, policy: Policy, now: float) -> _Entry:
-        entry = self._live(key, now)
-        if entry is None:
-            self._make_room(now)
-            entry = self._entries[key] = _Entry(start=now, expires=now + policy.window)
-        return entry
+def _locked(
+    session: Session, counters: Sequence[Counter], now: float
+) -> dict[str, ThrottleCounter]:
+    """Every counter's row, locked for the rest of ``session``'s transaction."""
+    keys = sorted({counter.key for counter in counters})
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    rows: dict[str, ThrottleCounter] = {}
+    for _ in range(_LOCK_TRIES):
+        missing = [key for key in keys if key not in rows]
+        session.execute(
+            insert(ThrottleCounter)
+            .values([_empty(key, now) for key in missing])
+            .on_conflict_do_nothing(index_elements=[ThrottleCounter.key])
+        )
+        found = session.scalars(
+            select(ThrottleCounter)
+            .where(ThrottleCounter.key.in_(missing))
+            .order_by(ThrottleCounter.key)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        rows.update((row.key, row) for row in found)
+        if len(rows) == len(keys):
+            return rows
+    # Only housekeeping deletes rows, and only long-expired ones, between our insert and read.
+    raise RuntimeError("throttle counters vanished while being locked")
 
-    def _make_room(self, now: float) -> None:
-        if now >= self._next_sweep or len(self._entries) >= self.max_entries:
-            self._next_sweep = now + self.SWEEP_EVERY
-            for key in [key for key, entry in self._entries.items() if entry.expires <= now]:
-                del self._entries[key]
-        if len(self._entries) >= self.max_entries:
-            worth = heapq.nsmallest(
-                max(1, self.max_entries // 10),
-                self._entries.items(),
-                key=lambda item: (item[1].until > now, item[1].failures, item[1].expires),
-            )
-            for key, _ in worth:
-                del self._entries[key]
+
+_LOCK_TRIES = 3  # a row purged between the insert and the read is inserted again
+
+
+def _empty(key: str, now: float) -> dict[str, Any]:
+    """A row that counts nothing (already expired at ``now``)."""
+    return {
+        "key": key,
+        "failures": 0,
+        "in_flight": 0,
+        "in_flight_at": 0.0,
+        "last_attempt_at": 0.0,
+        "started_at": now,
+        "locked_until": 0.0,
+        "expires_at": now,
+    }
+
+
+def _tidy(session: Session, rows: dict[str, ThrottleCounter], now: float) -> None:
+    """Delete the rows that count nothing (no failure, none in flight, no lock): a success
+    leaves the tables as they were before the attempt."""
+    for row in rows.values():
+        if row.expires_at <= now or (
+            row.failures == 0 and _in_flight(row, now) == 0 and row.locked_until <= now
+        ):
+            session.delete(row)
+
+
+def _forget(row: ThrottleCounter, now: float) -> None:
+    for name, value in _empty(row.key, now).items():
+        setattr(row, name, value)
+
+
+def _live(row: ThrottleCounter, policy: Policy, now: float) -> ThrottleCounter:
+    """``row``, started afresh at ``now`` if it counted nothing any more."""
+    if row.expires_at <= now:
+        _forget(row, now)
+        row.expires_at = now + policy.window
+    return row
+
+
+def _in_flight(row: ThrottleCounter, now: float) -> int:
+    return row.in_flight if row.in_flight_at + IN_FLIGHT > now else 0
+
+
+def _wait(row: ThrottleCounter, policy: Policy, now: float) -> float:
+    """Seconds the counter ``row`` makes an attempt at ``now`` wait."""
+    if row.expires_at <= now:
+        return 0.0
+    if row.locked_until > now:
+        return row.locked_until - now
+    attempts = row.failures + _in_flight(row, now)
+    if attempts < policy.free:
+        return 0.0
+    return row.last_attempt_at + delay(attempts - policy.free, policy.max_delay) - now
 
 
 # Fields of a counter's hash: f failures, p in flight, pa in flight since, l last attempt,
@@ -338,10 +375,10 @@ class RedisStore:
     a single Redis, not a cluster: one script touches the account's and the address's keys).
     Times are the nodes' own clocks, which must agree (as they must for tokens' expiry).
 
-    Redis unreachable: this node counts in its ``fallback`` memory store for ``REDIS_RETRY``
-    seconds, then tries Redis again. Throttling never stops (an attacker who breaks Redis gains
-    at most one allowance per node, and a user lock is written to the database, which every
-    node reads), and logins never wait on a dead Redis for more than one timeout per period.
+    Redis unreachable: this node counts in the database (its ``fallback``, with every other
+    node that lost Redis) for ``REDIS_RETRY`` seconds, then tries Redis again. Throttling never
+    stops (an attacker who breaks Redis gains at most the counts Redis held), and logins never
+    wait on a dead Redis for more than one timeout per period.
 
     >>> RedisStore("redis://127.0.0.1:1/0", prefix="doc:").prefix
     'doc:'
@@ -352,7 +389,7 @@ class RedisStore:
         url: str,
         *,
         prefix: str,
-        fallback: MemoryStore | None = None,
+        fallback: DatabaseStore | None = None,
         timeout: float = 1.0,
     ) -> None:
         # Loaded here: only a deployment that configures Redis pays for its client (~20 MB).
@@ -363,7 +400,7 @@ class RedisStore:
         self.redis = redis.Redis.from_url(
             url, socket_timeout=timeout, socket_connect_timeout=timeout
         )
-        self.fallback = fallback or MemoryStore()
+        self.fallback = fallback or DatabaseStore()
         self._scripts = {
             name: self.redis.register_script(_LUA_COMMON + body)
             for name, body in [
@@ -373,35 +410,36 @@ class RedisStore:
                 ("clear", _LUA_CLEAR),
             ]
         }
-        self._local_until = 0.0  # monotonic time until which this node counts on its own
+        self._local_until = 0.0  # monotonic time until which this node counts in the database
 
-    def attempt(self, counters: Sequence[Counter], now: float) -> Refusal | None:
+    def attempt(self, session: Session, counters: Sequence[Counter], now: float) -> Refusal | None:
         """Admit an attempt (then in flight on every counter) or refuse it (nothing counted)."""
 
         def remote() -> Refusal | None:
             wait, index = self._run("attempt", counters, now)
             return Refusal(float(wait), int(index) - 1) if int(index) else None
 
-        return self._either(remote, lambda: self.fallback.attempt(counters, now))
+        return self._either(remote, lambda: self.fallback.attempt(session, counters, now))
 
-    def fail(self, counters: Sequence[Counter], now: float) -> list[bool]:
+    def fail(self, session: Session, counters: Sequence[Counter], now: float) -> list[bool]:
         """Count a failure on each counter; whether this failure locked each one."""
         return self._either(
             lambda: [bool(int(flag)) for flag in self._run("fail", counters, now)],
-            lambda: self.fallback.fail(counters, now),
+            lambda: self.fallback.fail(session, counters, now),
         )
 
-    def succeed(self, counters: Sequence[Counter], now: float) -> None:
+    def succeed(self, session: Session, counters: Sequence[Counter], now: float) -> None:
         """Settle a successful attempt: forget failures or only leave the in-flight count."""
         self._either(
             lambda: self._run("succeed", counters, now),
-            lambda: self.fallback.succeed(counters, now),
+            lambda: self.fallback.succeed(session, counters, now),
         )
 
-    def clear(self, counters: Sequence[Counter], now: float) -> bool:
-        """Forget the counters entirely (here and in the fallback); whether any held something."""
-        local = self.fallback.clear(counters, now)
-        try:  # an admin's unlock tries Redis even while this node counts alone
+    def clear(self, session: Session, counters: Sequence[Counter], now: float) -> bool:
+        """Forget the counters entirely (in Redis and in the database); whether any held
+        something."""
+        local = self.fallback.clear(session, counters, now)
+        try:  # an admin's unlock tries Redis even while this node counts in the database
             return bool(int(self._run("clear", counters, now))) or local
         except self._redis_error as error:
             self._unreachable(error)
@@ -438,7 +476,7 @@ class RedisStore:
     def _unreachable(self, error: Exception) -> None:
         if time.monotonic() >= self._local_until:
             log.warning(
-                "throttling: Redis unreachable (%s); counting on this node for %.0f s",
+                "throttling: Redis unreachable (%s); counting in the database for %.0f s",
                 type(error).__name__,
                 REDIS_RETRY,
             )

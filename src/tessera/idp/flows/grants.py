@@ -204,7 +204,7 @@ def password_login(
         provider, session, client, user, requested_scope, resource, context, via=via, now=now
     )
     if challenge is not None:
-        provider.lockout.settle(client.tenant_id, username, context.ip)
+        provider.lockout.settle(session, client.tenant_id, username, context.ip)
         return challenge
     return login(
         provider, session, client, user, requested_scope, resource, context, amr=("pwd",), now=now
@@ -292,7 +292,8 @@ def login(
     The scope is least privilege: what was asked (or the client's defaults) ∩ what the client
     allows ∩ what the user's roles permit.
     """
-    provider.lockout.succeeded(user.tenant_id, user.username, context.ip)
+    provider.lockout.succeeded(session, user.tenant_id, user.username, context.ip)
+    session.commit()  # every factor was right: that stands, whatever befalls the tokens
     now = int(time.time()) if now is None else now
     access = access_of(session, user.id)
     asked = grant_scope(requested_scope, client.allowed_scopes, client.default_scopes)

@@ -25,6 +25,7 @@ from ..store.models import (
     RefreshToken,
     RevokedToken,
     SubjectNotBefore,
+    ThrottleCounter,
 )
 
 # A revoked family is kept this long so that reuse of its tokens is still recognised.
@@ -45,7 +46,8 @@ HOUSEKEEPING = Context(actor="housekeeping")
 
 def purge(provider: Provider, now: float | None = None) -> dict[str, int]:
     """Delete expired authorization codes, browser sessions, client assertion ids, refresh
-    tokens and families, blocklist entries, not-befores and audit rows past their retention.
+    tokens and families, blocklist entries, not-befores, lockout counters and audit rows past
+    their retention.
 
     Returns how many rows of each kind went; rotates signing keys when due.
     """
@@ -92,6 +94,10 @@ def purge(provider: Provider, now: float | None = None) -> dict[str, int]:
             )
         )
         counts["browser_sessions"] = sessions.rowcount  # type: ignore[attr-defined]
+        counters = session.execute(
+            delete(ThrottleCounter).where(ThrottleCounter.expires_at <= moment)
+        )
+        counts["throttle_counters"] = counters.rowcount  # type: ignore[attr-defined]
     counts["audit_events"] = purge_audit(provider, moment)
     provider.keyring.ensure(moment)
     return counts

@@ -34,7 +34,7 @@ def guarded(
     address must wait (audited ``mfa.throttled``, committed before the 429), counted as a
     failure or a success."""
     try:
-        provider.lockout.check(user.tenant_id, user.username, context.ip, now=now)
+        provider.lockout.check(session, user.tenant_id, user.username, context.ip, now=now)
     except Throttled as refusal:
         record(
             session,
@@ -48,7 +48,7 @@ def guarded(
         session.commit()
         raise
     if check():
-        provider.lockout.succeeded(user.tenant_id, user.username, context.ip, now=now)
+        provider.lockout.succeeded(session, user.tenant_id, user.username, context.ip, now=now)
         return True
     provider.lockout.failed(
         session,

@@ -128,7 +128,7 @@ def sign_in_with_password(
     )
     if challenge is None:
         return _signed_in(provider, session, asked, user, ("pwd",), context, now)
-    provider.lockout.settle(client.tenant_id, username, context.ip)
+    provider.lockout.settle(session, client.tenant_id, username, context.ip)
     if challenge.error == "mfa_required":
         return CodeNeeded(challenge.mfa_token)
     return CodeNeeded(challenge.mfa_token, begin_enrolment(provider, session, user, context, now))
@@ -188,7 +188,7 @@ def _signed_in(
     *,
     proceed: bool = True,
 ) -> SignedIn:
-    provider.lockout.succeeded(user.tenant_id, user.username, context.ip)
+    provider.lockout.succeeded(session, user.tenant_id, user.username, context.ip)
     started = provider.sessions.start(
         session, user, amr=amr, acr=MFA if "otp" in amr else "", now=now
     )

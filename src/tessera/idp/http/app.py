@@ -45,15 +45,21 @@ def create_app(settings: Settings, provider: Provider | None = None) -> FastAPI:
         # FastAPI's own: the admin API's plain `def` routes run on anyio's worker threads.
         to_thread.current_default_thread_limiter().total_tokens = settings.threads
         provider.start()
-        worker = threading.Thread(
-            target=_housekeeping, args=(provider, stop), name="tessera-housekeeping", daemon=True
-        )
-        worker.start()
+        workers = [
+            threading.Thread(target=loop, args=(provider, stop), name=name, daemon=True)
+            for loop, name in (
+                (_housekeeping, "tessera-housekeeping"),
+                (_fanout_repair, "tessera-fanout"),
+            )
+        ]
+        for worker in workers:
+            worker.start()
         try:
             yield
         finally:
             stop.set()
-            worker.join(timeout=5)
+            for worker in workers:
+                worker.join(timeout=5)
             provider.close()
 
     app = FastAPI(
@@ -119,3 +125,23 @@ def _housekeeping(provider: Provider, stop: threading.Event) -> None:
                 provider.keyring.ensure()
         except Exception:  # the next round tries again; one failure must not stop the loop
             log.exception("housekeeping failed")
+
+
+# What a node owes Redis of its revocations (a write failed, or Redis restarted) is written from
+# the database this often.
+FANOUT_REPAIR_EVERY = 1.0
+
+
+def _fanout_repair(provider: Provider, stop: threading.Event) -> None:
+    fanout = provider.revocations.fanout
+    if fanout is None:
+        return
+    while True:
+        try:
+            written = fanout.repair(provider.database)
+            if written is not None:
+                log.info("revocation fan-out: wrote the denylist's %d entries to Redis", written)
+        except Exception:  # the database is away too: the next round tries again
+            log.exception("revocation fan-out repair failed")
+        if stop.wait(FANOUT_REPAIR_EVERY):
+            return

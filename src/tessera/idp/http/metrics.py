@@ -1,6 +1,7 @@
 """``GET /metrics`` in the Prometheus text format: requests by route and status with their
 latency, the audited events (grants, logins, refreshes, reuse detections, lockouts…) by
-outcome, the signing keys' age and time to rotation, and the database connections in use.
+outcome, the signing keys' age and time to rotation, the database connections in use, and the
+revocation fan-out's lag (with Redis).
 
 Not public: it answers only a bearer of ``TESSERA_METRICS_TOKEN`` (compared in constant time),
 and is not there at all (404) while no token is configured. Routes are labelled by their
@@ -17,7 +18,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -91,6 +92,19 @@ class _ProviderState(Collector):
                 rotation.add_metric([info.alg, info.kid], info.retires_at - now)
         yield age
         yield rotation
+        fanout = self._provider.revocations.fanout
+        if fanout is not None:
+            yield GaugeMetricFamily(
+                "tessera_revocation_fanout_lag_seconds",
+                "Seconds the oldest revocation committed here and not yet in Redis has waited"
+                " (0: guards have every one)",
+                value=fanout.owed_for(now=now),
+            )
+            yield CounterMetricFamily(
+                "tessera_revocation_fanout_failures",
+                "Writes of revocations to Redis that failed (each owed, then written again)",
+                value=float(fanout.failures),
+            )
         pool = self._provider.database.engine.pool
         checked_out = getattr(pool, "checkedout", None)
         if checked_out is not None:

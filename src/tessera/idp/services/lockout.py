@@ -1,5 +1,6 @@
 """Brute-force defence: growing delays and a temporary lock per account, a throttle per client
-address, counted in a :mod:`~tessera.idp.cache.throttle` store (this process, or Redis).
+address, counted in a :mod:`~tessera.idp.cache.throttle` store (the database, or Redis): every
+node counts together.
 
 An account is a tenant and a normalised username whether or not such a user exists, so an
 unknown name is throttled exactly like a known one (no enumeration). Counter keys are keyed
@@ -8,17 +9,22 @@ in clear. A refused attempt does no password work and counts nothing.
 
 >>> from tessera.idp.config import Settings
 >>> from tessera.idp.services.secrets import MasterKey
+>>> from tessera.idp.store.database import Database
+>>> database = Database("sqlite://"); database.upgrade()
 >>> lockout = Lockout(Settings(lockout_free_attempts=1), MasterKey(bytes(32)))
->>> for moment in (0.0, 0.0):
-...     lockout.failed(
-...         None, tenant_id="acme", username="ada", ip="192.0.2.1", user=None, context=None,
-...         now=moment,
-...     )
->>> lockout.check("acme", " ADA", "192.0.2.1", now=1.5)  # 2 ** (2 - 1) s after the last
+>>> with database.session() as session:
+...     for moment in (0.0, 0.0):
+...         lockout.failed(
+...             session, tenant_id="acme", username="ada", ip="192.0.2.1", user=None,
+...             context=None, now=moment,
+...         )
+>>> with database.session() as session:  # 2 ** (2 - 1) s after the last failure
+...     lockout.check(session, "acme", " ADA", "192.0.2.1", now=1.5)
 Traceback (most recent call last):
 ...
 tessera.idp.errors.Throttled: invalid_grant: too many failed attempts; try again later
->>> lockout.check("acme", "ada", "192.0.2.1", now=2.0)
+>>> with database.session() as session:
+...     lockout.check(session, "acme", "ada", "192.0.2.1", now=2.0)
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from dataclasses import replace
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..cache.throttle import Counter, MemoryStore, Policy, RedisStore, ThrottleStore
+from ..cache.throttle import Counter, DatabaseStore, Policy, RedisStore, ThrottleStore
 from ..config import Settings
 from ..errors import Throttled
 from ..store.models import User
@@ -64,11 +70,12 @@ def client_network(ip: str) -> str:
 
 
 def open_store(settings: Settings) -> ThrottleStore:
-    """Redis when ``redis_url`` is set (every node counts together), else this process."""
-    memory = MemoryStore(max_entries=settings.throttle_max_entries)
+    """Redis when ``redis_url`` is set, else the database (either way every node counts
+    together)."""
+    database = DatabaseStore()
     if settings.redis_url:
-        return RedisStore(settings.redis_url, prefix=settings.throttle_prefix, fallback=memory)
-    return memory
+        return RedisStore(settings.redis_url, prefix=settings.throttle_prefix, fallback=database)
+    return database
 
 
 class Lockout:
@@ -98,13 +105,19 @@ class Lockout:
         )
 
     def check(
-        self, tenant_id: str, username: str, ip: str | None, *, now: float | None = None
+        self,
+        session: Session,
+        tenant_id: str,
+        username: str,
+        ip: str | None,
+        *,
+        now: float | None = None,
     ) -> None:
         """Refuse with :class:`~tessera.idp.errors.Throttled` (429) when the account or the
         address must wait or is locked; else admit the attempt, which the caller settles with
         :meth:`failed` or :meth:`succeeded`. (A user row's own lock is :meth:`admit`'s.)"""
         moment = time.time() if now is None else now
-        refusal = self.store.attempt(self._counters(tenant_id, username, ip), moment)
+        refusal = self.store.attempt(session, self._counters(tenant_id, username, ip), moment)
         if refusal is not None:
             raise Throttled(refusal.wait, cause="account" if refusal.counter == 0 else "ip")
 
@@ -122,7 +135,9 @@ class Lockout:
         """Before any password work: the user row (``None`` for an unknown name) once
         :meth:`check` admits the attempt. A locked user is refused with the same 429 as a
         throttled account. A refusal is audited as ``login.throttled`` and committed before
-        it is raised, so the caller's rollback keeps it."""
+        it is raised, so the caller's rollback keeps it. An admission is committed too: every
+        node sees the attempt in flight, and no counter stays locked through the argon2id
+        work that follows."""
         moment = time.time() if now is None else now
         user = session.scalar(
             select(User).where(
@@ -132,9 +147,9 @@ class Lockout:
         try:
             # The counters first: while they hold the lock, a known user is told exactly what
             # an unknown one is (the row's end, rounded to whole seconds, could differ).
-            self.check(tenant_id, username, context.ip, now=moment)
+            self.check(session, tenant_id, username, context.ip, now=moment)
             if user is not None and effective_status(user, int(moment)) == "locked":
-                self.settle(tenant_id, username, context.ip, now=moment)
+                self.settle(session, tenant_id, username, context.ip, now=moment)
                 ends = user.locked_until
                 wait = self.settings.lockout_duration if ends is None else ends - moment
                 raise Throttled(wait, cause="locked")
@@ -151,6 +166,7 @@ class Lockout:
             )
             session.commit()
             raise
+        session.commit()
         return user
 
     def failed(
@@ -168,7 +184,7 @@ class Lockout:
         address. At the account's threshold an active ``user`` is locked (audited
         ``user.locked``); a disabled one stays disabled."""
         moment = time.time() if now is None else now
-        locked = self.store.fail(self._counters(tenant_id, username, ip), moment)
+        locked = self.store.fail(session, self._counters(tenant_id, username, ip), moment)
         if len(locked) > 1 and locked[1]:
             log.warning(
                 "throttling client address %s for %d s after %d failures",
@@ -187,20 +203,32 @@ class Lockout:
             )
 
     def succeeded(
-        self, tenant_id: str, username: str, ip: str | None, *, now: float | None = None
+        self,
+        session: Session,
+        tenant_id: str,
+        username: str,
+        ip: str | None,
+        *,
+        now: float | None = None,
     ) -> None:
         """The account logged in (every factor): its failures are forgotten. The address keeps
         its count (one good password must not hide a spray from it)."""
         moment = time.time() if now is None else now
-        self.store.succeed(self._counters(tenant_id, username, ip), moment)
+        self.store.succeed(session, self._counters(tenant_id, username, ip), moment)
 
     def settle(
-        self, tenant_id: str, username: str, ip: str | None, *, now: float | None = None
+        self,
+        session: Session,
+        tenant_id: str,
+        username: str,
+        ip: str | None,
+        *,
+        now: float | None = None,
     ) -> None:
         """The password was right but another factor is due: the attempt is no longer in
         flight, and the account's failures stay until the login completes."""
         moment = time.time() if now is None else now
-        self.store.succeed(self._counters(tenant_id, username, ip, clears=False), moment)
+        self.store.succeed(session, self._counters(tenant_id, username, ip, clears=False), moment)
 
     def unlock(
         self, session: Session, user: User, *, context: Context | None, now: float | None = None
@@ -209,7 +237,9 @@ class Lockout:
         of the two is set. Always one audit row, ``user.unlocked`` (a disabled user stays
         disabled)."""
         moment = time.time() if now is None else now
-        cleared = self.store.clear(self._counters(user.tenant_id, user.username, None), moment)
+        cleared = self.store.clear(
+            session, self._counters(user.tenant_id, user.username, None), moment
+        )
         status = effective_status(user, int(moment))
         if status == "locked":
             set_status(session, user, "active", reason="admin", context=context)

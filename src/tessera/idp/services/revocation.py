@@ -1,7 +1,8 @@
 """Revocation: the access-token blocklist and per-subject not-before ("log out everywhere").
 
 The database is the truth; when a fan-out (Redis) is configured, every entry is also published
-there once the transaction has committed, so every guard learns of it at once.
+there once the transaction has committed, so every guard learns of it at once — and what could
+not be published then is published again from the database (``Fanout.repair``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from tessera import jose
 
-from ..store.database import after_commit
+from ..store.database import Database, after_commit
 from ..store.models import RevokedToken, SubjectNotBefore
 
 # A not-before must outlive every token issued before it: the longest access-token lifetime.
@@ -31,6 +32,17 @@ class Fanout(Protocol):
 
     def not_before(self, tenant_id: str, subject: str, not_before: int, expires_at: int) -> None:
         """Publish that tokens of ``subject`` issued before ``not_before`` are revoked."""
+
+    def repair(self, database: Database, *, now: float | None = None) -> int | None:
+        """Write what is owed (or everything, when due) from ``database``; how many entries
+        were written, ``None`` when nothing was."""
+
+    def owed_for(self, *, now: float | None = None) -> float:
+        """Seconds the oldest revocation not yet published has waited (0.0: none)."""
+
+    @property
+    def failures(self) -> int:
+        """Publications that failed since this process started."""
 
     def close(self) -> None:
         """Release the connection."""

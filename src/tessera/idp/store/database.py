@@ -120,7 +120,9 @@ class Database:
 
     @contextmanager
     def session(self, *, readonly: bool = False) -> Iterator[Session]:
-        """A transaction that commits on success and rolls back on any error.
+        """A transaction that commits on success and rolls back on any error. The caller may
+        commit part of its work on the way (``session.commit()``): what follows is a new
+        transaction, committed or rolled back here.
 
         On SQLite a writing transaction takes the write lock when it begins (``BEGIN
         IMMEDIATE``), so two writers never deadlock upgrading their locks half-way.
@@ -130,8 +132,14 @@ class Database:
         if serialize:
             self._write_lock.acquire()
         try:
-            with factory() as session, session.begin():
-                yield session
+            with factory() as session:
+                session.begin()
+                try:
+                    yield session
+                except BaseException:
+                    session.rollback()
+                    raise
+                session.commit()
         finally:
             if serialize:
                 self._write_lock.release()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -35,6 +36,7 @@ URI_LENGTH = 2000  # a redirect or logout URI: what browsers and servers reliabl
 NONCE_LENGTH = 512  # an OpenID Connect nonce (the client's, echoed into the ID token)
 DIGEST_LENGTH = 64  # a keyed hash (HMAC-SHA256, hex) of a stored secret
 JTI_LENGTH = 255  # the jti of a client's assertion (the client's choice, so a generous bound)
+COUNTER_KEY_LENGTH = 40  # a lockout counter: a letter, a colon and a keyed hash's first 32
 
 
 class Base(DeclarativeBase):
@@ -306,6 +308,24 @@ class SubjectNotBefore(Base):
     subject: Mapped[str] = mapped_column(String(NAME_LENGTH), primary_key=True)
     not_before: Mapped[int] = mapped_column(BigInteger)
     expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class ThrottleCounter(Base):
+    """A failure counter of the lockout (``cache/throttle.py``), when no Redis is configured:
+    an account's or a client address's failures, counted by every node in one place. ``key``
+    is a keyed hash, never a username or an address; times are epoch seconds. A row whose
+    ``expires_at`` has passed counts for nothing (housekeeping deletes it)."""
+
+    __tablename__ = "throttle_counters"
+
+    key: Mapped[str] = mapped_column(String(COUNTER_KEY_LENGTH), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    in_flight: Mapped[int] = mapped_column(Integer)  # attempts admitted, not yet settled
+    in_flight_at: Mapped[float] = mapped_column(Float)
+    last_attempt_at: Mapped[float] = mapped_column(Float)
+    started_at: Mapped[float] = mapped_column(Float)
+    locked_until: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)
 
 
 class AuditEvent(Base):

@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/jose_bench.py
 	$(BIN)/python bench/guard_bench.py
 	$(BIN)/python bench/idp_bench.py
+	$(BIN)/python bench/fanout_bench.py
 
 # Re-pin every dependency from requirements/dev.in (run after editing it, then commit dev.lock).
 lock:

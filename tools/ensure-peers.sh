@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Peers the tests drive for real, from Debian's packages: Chromium through chromedriver (the
-# browser tests), Apache with mod_auth_openidc (a relying party nobody here wrote), and wrk (the
-# benchmarks' load generator, which their smoke tests run). Install
+# browser tests), Apache with mod_auth_openidc (a relying party nobody here wrote), wrk (the
+# benchmarks' load generator, which their smoke tests run) and HAProxy (the balancer in front of
+# two provider nodes in the fault tests). Install
 # what is missing when we may (root with apt-get); otherwise say what is needed. The tests fail
 # (never skip) without them.
 set -u
@@ -11,6 +12,7 @@ command -v chromedriver >/dev/null || packages+=(chromium-driver)
 command -v apache2 >/dev/null || [ -x /usr/sbin/apache2 ] || packages+=(apache2)
 [ -f /usr/lib/apache2/modules/mod_auth_openidc.so ] || packages+=(libapache2-mod-auth-openidc)
 command -v wrk >/dev/null || packages+=(wrk)
+command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || packages+=(haproxy)
 if [ ${#packages[@]} = 0 ]; then
   exit 0
 fi

@@ -18,6 +18,8 @@ from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ... import __version__
@@ -27,9 +29,10 @@ from ..logs import RequestIds
 from ..provider import Provider
 from ..threads import use_threads
 from . import admin, authorize, browser, health, logout, mfa, oauth, pages, userinfo, wellknown
+from .answers import json_answer
 from .limits import ADMIN_PREFIX, BodyLimit, HeaderLimit
 from .metrics import install_metrics
-from .problems import http_problem
+from .problems import http_problem, problem_response
 
 log = logging.getLogger("tessera.idp")
 
@@ -101,12 +104,33 @@ def create_app(settings: Settings, provider: Provider | None = None) -> FastAPI:
             return http_problem(error.status_code, error.headers)
         return await http_exception_handler(request, error)
 
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    @app.exception_handler(PoolTimeout)
+    async def database_unavailable(request: Request, error: Exception) -> Response:
+        # The database is away (restarting, unreachable, every connection busy): a moment's
+        # outage, not the request's fault nor a bug. Never a 500, and nothing was half-written
+        # (the transaction rolled back).
+        log.warning("database unavailable (%s): answered 503", type(error).__name__)
+        if request.url.path.startswith(ADMIN_PREFIX):
+            response = problem_response("temporarily_unavailable", UNAVAILABLE, 503)
+        else:
+            response = json_answer(
+                {"error": "temporarily_unavailable", "error_description": UNAVAILABLE}, 503
+            )
+        response.headers["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER)
+        return response
+
     @app.get("/", include_in_schema=False)
     def home() -> HTMLResponse:
         return pages.landing_page(settings.issuer)
 
     return app
 
+
+# What a request gets while the database is away: 503, and when to try again (seconds).
+UNAVAILABLE = "the service is briefly unavailable; try again shortly"
+UNAVAILABLE_RETRY_AFTER = 5
 
 # Key rotation is checked (and the key table re-read) this often: two cheap transactions.
 # Purging runs every purge_interval.

@@ -32,6 +32,8 @@ from .prepared import prepared
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 AFTER_COMMIT = "tessera.after_commit"
 _SQLITE_CONNECT = {"check_same_thread": False, "timeout": 30}
+CONNECT_TIMEOUT = 5  # seconds to connect to PostgreSQL
+POOL_TIMEOUT = 10.0  # seconds to wait for a pooled connection
 _MIGRATION_LOCK = 0x7E55E4A  # the advisory lock key migrations take on PostgreSQL
 
 __all__ = ["AFTER_COMMIT", "Database", "after_commit", "text"]
@@ -76,7 +78,16 @@ class Database:
                 options.update(pool_size=pool_size, max_overflow=0)
             options["connect_args"] = _SQLITE_CONNECT
         else:
-            options.update(pool_size=pool_size, max_overflow=0, pool_recycle=1800)
+            # A database that is away fails a request within seconds (503 and Retry-After,
+            # http/app.py), never holds it: a connection is made in at most CONNECT_TIMEOUT,
+            # one of the pool waited for at most POOL_TIMEOUT.
+            options.update(
+                pool_size=pool_size,
+                max_overflow=0,
+                pool_recycle=1800,
+                pool_timeout=POOL_TIMEOUT,
+                connect_args={"connect_timeout": CONNECT_TIMEOUT},
+            )
         self.engine: Engine = create_engine(url, **options)
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench lock clean
+.PHONY: run test lint typecheck unit bench soak lock clean
 
 $(STAMP): pyproject.toml requirements/dev.lock
 	rm -rf $(VENV)
@@ -38,6 +38,12 @@ bench: $(STAMP)
 	$(BIN)/python bench/guard_bench.py
 	$(BIN)/python bench/idp_bench.py
 	$(BIN)/python bench/fanout_bench.py
+
+# The soak test at its full length: 10 minutes of mixed load on two nodes behind HAProxy
+# (make test runs it for 16 s).
+soak: $(STAMP)
+	@bash tools/ensure-peers.sh
+	TESSERA_SOAK_SECONDS=600 $(BIN)/pytest -p no:xdist tests/cluster/test_soak.py -v
 
 # Re-pin every dependency from requirements/dev.in (run after editing it, then commit dev.lock).
 lock:

@@ -29,7 +29,6 @@ from tessera.idp.config import Settings
 from tessera.idp.provider import Provider
 from tessera.idp.services.accounts import create_user
 from tessera.idp.services.clients import create_client
-from tessera.idp.services.passwords import Passwords
 from tessera.idp.store.models import Tenant
 
 from ..guard.servers import RedisProcess
@@ -52,6 +51,9 @@ class Prepared:
     app_id: str  # a confidential client allowed the refresh grant
     app_secret: str
     user_id: str
+    login_id: str  # a first-party client allowed the password grant (for "ada")
+    login_secret: str
+    password: str  # ada's
 
     def new_families(self, count: int) -> list[str]:
         """``count`` fresh refresh families of the user at the app: their first tokens."""
@@ -82,8 +84,15 @@ def _settings(variables: dict[str, str]) -> Settings:
     )
 
 
-def prepare(database_url: str, redis_url: str, issuer: str, directory: Path) -> Prepared:
-    """Migrate ``database_url`` and make the tenant, clients, user the tests use."""
+def prepare(
+    database_url: str,
+    redis_url: str,
+    issuer: str,
+    directory: Path,
+    extra: dict[str, str] | None = None,
+) -> Prepared:
+    """Migrate ``database_url`` and make the tenant, clients, user the tests use; ``extra``
+    settings for every node."""
     prefix = f"test:cluster:{uuid.uuid4().hex}:"
     variables = {
         "TESSERA_DATABASE_URL": database_url,
@@ -97,7 +106,9 @@ def prepare(database_url: str, redis_url: str, issuer: str, directory: Path) -> 
         "TESSERA_METRICS_TOKEN": METRICS_TOKEN,
         "TESSERA_ARGON2_MEMORY_KIB": "64",
         "TESSERA_ARGON2_TIME_COST": "1",
+        **(extra or {}),
     }
+    password = os.urandom(16).hex()
     provider = Provider(_settings(variables))
     provider.start()
     try:
@@ -124,18 +135,37 @@ def prepare(database_url: str, redis_url: str, issuer: str, directory: Path) -> 
                 allowed_scopes=("orders:read",),
                 default_scopes=("orders:read",),
             )
-            user = create_user(
+            login = create_client(
                 session,
-                Passwords(memory_kib=8, time_cost=1),
+                provider.master,
+                tenant_id=TENANT,
+                name="cluster login",
+                grant_types=("password", "refresh_token"),
+                audience=(AUDIENCE,),
+                allowed_scopes=("orders:read",),
+                default_scopes=("orders:read",),
+                first_party=True,
+            )
+            user = create_user(  # hashed as the nodes verify it
+                session,
+                provider.passwords,
                 tenant_id=TENANT,
                 username="ada",
-                password=os.urandom(16).hex(),
+                password=password,
             )
     finally:
         provider.close()
-    assert service.secret is not None and app.secret is not None
+    assert service.secret is not None and app.secret is not None and login.secret is not None
     return Prepared(
-        variables, service.client.id, service.secret, app.client.id, app.secret, user.id
+        variables,
+        service.client.id,
+        service.secret,
+        app.client.id,
+        app.secret,
+        user.id,
+        login.client.id,
+        login.secret,
+        password,
     )
 
 

@@ -18,14 +18,16 @@ from .cluster import Balancer, Cluster, Node, PostgresProcess, prepare
 
 
 @contextmanager
-def running(directory: Path, database_url: str) -> Iterator[Cluster]:
+def running(
+    directory: Path, database_url: str, extra: dict[str, str] | None = None
+) -> Iterator[Cluster]:
     if shutil.which("haproxy") is None and shutil.which("/usr/sbin/haproxy") is None:
         pytest.fail("HAProxy is required (Debian's haproxy: bash tools/ensure-peers.sh)")
     redis_server = RedisProcess().start()
     balancer = Balancer(directory)
     nodes: list[Node] = []
     try:
-        prepared = prepare(database_url, redis_server.url, balancer.url, directory)
+        prepared = prepare(database_url, redis_server.url, balancer.url, directory, extra)
         nodes = [Node(name, directory, prepared.settings) for name in ("a", "b")]
         for node in nodes:
             node.start()

@@ -38,7 +38,7 @@ def jti_of(answer: httpx.Response) -> str:
 
 @dataclass(frozen=True)
 class Answer:
-    kind: str  # client_credentials or refresh
+    kind: str  # client_credentials, refresh, introspection or password
     status: int  # 0: no answer (the connection failed or was cut)
     jti: str | None  # the access token's, on a 200
     retry_after: str | None
@@ -47,21 +47,31 @@ class Answer:
 
 @dataclass
 class Load:
-    """A bounded load through the balancer: client_credentials threads and refresh chains."""
+    """A bounded load through the balancer: threads of client_credentials grants and refresh
+    chains — and, ``mixed``, of introspections and password logins too."""
 
     prepared: Prepared
     url: str  # the balancer's, or one node's
     answers: list[Answer] = field(default_factory=list)
-    threads: int = 6  # half grants, half refresh chains
+    threads: int = 6  # shared evenly by the kinds of request
+    mixed: bool = False
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def run(self, seconds: float, *, during: Callable[[], None], at: float) -> None:
         """Load for ``seconds``; ``during()`` runs ``at`` seconds in, on this thread."""
         spares = self.prepared.new_families(40)
-        half = self.threads // 2
-        workers = [threading.Thread(target=self._grants) for _ in range(half)] + [
-            threading.Thread(target=self._chain, args=(spares,)) for _ in range(half)
+        kinds: list[tuple[Callable[..., None], tuple[object, ...]]] = [
+            (self._grants, ()),
+            (self._chain, (spares,)),
+        ]
+        if self.mixed:
+            kinds += [(self._introspections, ()), (self._logins, ())]
+        each = max(1, self.threads // len(kinds))
+        workers = [
+            threading.Thread(target=target, args=arguments)
+            for target, arguments in kinds
+            for _ in range(each)
         ]
         for worker in workers:
             worker.start()
@@ -83,7 +93,8 @@ class Load:
         except httpx.TransportError:
             response = None
         status = response.status_code if response is not None else 0
-        jti = jti_of(response) if response is not None and status == 200 else None
+        issued = status == 200 and kind != "introspection"
+        jti = jti_of(response) if response is not None and issued else None
         retry_after = response.headers.get("retry-after") if response is not None else None
         with self._lock:
             self.answers.append(Answer(kind, status, jti, retry_after, time.monotonic()))
@@ -105,6 +116,46 @@ class Load:
                     token = answer.json()["refresh_token"]
                 else:  # its family was revoked (an answer lost, then replayed): start another
                     token = self._take(spares)
+
+    def _introspections(self) -> None:
+        prepared = self.prepared
+        with httpx.Client(base_url=self.url, timeout=10) as http:
+            token = None
+            while not self._stop.is_set():
+                if token is None:
+                    answer = self._call(
+                        "client_credentials", partial(client_credentials, http, prepared)
+                    )
+                    token = (
+                        answer.json()["access_token"]
+                        if answer and answer.status_code == 200
+                        else None
+                    )
+                    continue
+                self._call(
+                    "introspection",
+                    partial(
+                        http.post,
+                        "/oauth2/introspect",
+                        data={"token": token},
+                        auth=(prepared.service_id, prepared.service_secret),
+                    ),
+                )
+
+    def _logins(self) -> None:
+        prepared = self.prepared
+        form = {"grant_type": "password", "username": "ada", "password": prepared.password}
+        with httpx.Client(base_url=self.url, timeout=10) as http:
+            while not self._stop.is_set():
+                self._call(
+                    "password",
+                    partial(
+                        http.post,
+                        "/oauth2/token",
+                        data=form,
+                        auth=(prepared.login_id, prepared.login_secret),
+                    ),
+                )
 
     def _take(self, spares: list[str]) -> str | None:
         with self._lock:

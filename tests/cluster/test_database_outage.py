@@ -34,7 +34,7 @@ def test_postgresql_restarted_under_load(
         moments["up"] = time.monotonic()
 
     load = Load(cluster.prepared, cluster.balancer.url)
-    load.run(5.0, during=restart, at=1.0)
+    load.run(4.0, during=restart, at=0.8)
 
     statuses = Counter(answer.status for answer in load.answers)
     assert set(statuses) <= {200, 400, 503}, statuses  # never a 500, never a lost answer

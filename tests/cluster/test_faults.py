@@ -47,7 +47,7 @@ def test_the_same_refresh_token_at_both_nodes_at_once_has_one_winner_every_time(
 def test_a_node_killed_under_load_loses_no_rotation_and_no_audit_row(cluster: Cluster) -> None:
     victim = cluster.nodes[0]
     load = Load(cluster.prepared, cluster.balancer.url)
-    load.run(5.0, during=victim.kill, at=1.5)
+    load.run(3.5, during=victim.kill, at=1.2)
     try:
         answered = Counter((answer.kind, answer.status) for answer in load.answers)
         assert answered[("client_credentials", 200)] > 50 and answered[("refresh", 200)] > 50
@@ -84,7 +84,7 @@ def test_redis_restarted_under_load_loses_no_revocation(cluster: Cluster) -> Non
         cluster.redis.start()  # empty: it kept nothing
 
     load = Load(cluster.prepared, cluster.balancer.url)
-    load.run(4.0, during=outage, at=1.0)
+    load.run(3.0, during=outage, at=0.8)
     assert load.failures == []  # Redis is not the truth: issuing never stopped
     with RedisRevocationList(cluster.redis.url, prefix=prefix) as guard_list:
         deadline = time.monotonic() + 5

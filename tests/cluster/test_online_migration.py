@@ -110,7 +110,7 @@ def test_a_node_of_the_previous_release_serves_through_the_upgrade(
             assert done.returncode == 0, done.stderr.decode()
 
         load = Load(prepared, node.url)
-        load.run(4.0, during=upgrade, at=1.0)
+        load.run(3.0, during=upgrade, at=0.8)
         statuses = Counter(answer.status for answer in load.answers)
         assert set(statuses) == {200}, statuses  # zero failed requests
         assert heads(database_url) == newest

@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     purge_interval: int = Field(default=3600, ge=10)
     # Days an audit row is kept (0: forever); the purge that deletes older rows is audited.
     audit_retention_days: int = Field(default=365, ge=0, le=36_500)
+    # When set, the rows a purge deletes are first written there, one JSON Lines file a purge
+    # (readable by the owner only); if that file cannot be written, nothing is deleted.
+    audit_export_dir: Path | None = None
     cookie_secure: bool = True
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     # A request's header fields, names and values added up, and how many (431 past either).

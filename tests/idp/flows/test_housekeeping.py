@@ -21,7 +21,7 @@ from tessera.idp.flows.housekeeping import (
     purge,
 )
 from tessera.idp.provider import Provider
-from tessera.idp.services.audit import AuditQuery, iter_events, record
+from tessera.idp.services.audit import AuditQuery, event_as_dict, iter_events, record
 from tessera.idp.services.authorization_codes import CodeGrant
 from tessera.idp.services.client_assertions import Assertion, spend
 from tessera.idp.services.refresh import Refused, Rotated
@@ -300,6 +300,51 @@ def test_audit_rows_past_retention_are_purged_and_the_purge_is_audited(
     # nothing more to purge: no new row either
     assert purge(provider, now)["audit_events"] == 0
     assert len(audit_events(provider)) == len(after)
+
+
+def test_with_an_export_directory_the_purged_rows_are_written_there_first(
+    make_provider: Callable[[Settings], Provider], database_url: str, tmp_path: Path
+) -> None:
+    exports = tmp_path / "audit-exports"
+    provider = make_provider(
+        make_settings(database_url, tmp_path, audit_retention_days=30, audit_export_dir=exports)
+    )
+    now = int(time.time())
+    cutoff = now - 30 * DAY
+    audit_at(provider, cutoff - 5 * DAY, 0)
+    audit_at(provider, cutoff - 1, 1, tenant_id="globex")
+    audit_at(provider, now - DAY, 2)
+    before = {event.id: event for event in audit_events(provider)}
+
+    assert purge(provider, now)["audit_events"] == 2
+
+    (exported,) = exports.iterdir()
+    assert exported.stat().st_mode & 0o777 == 0o600  # addresses, user agents: the owner's only
+    lines = [orjson.loads(line) for line in exported.read_bytes().splitlines()]
+    assert [line["details"] for line in lines] == [{"n": 0}, {"n": 1}]
+    assert all(line == event_as_dict(before[line["id"]]) for line in lines)  # as export has it
+    assert seeded(provider) == [2]
+    (purged,) = [event for event in audit_events(provider) if event.event == "audit.purged"]
+    assert orjson.loads(purged.details) == {"count": 2, "cutoff": cutoff, "export": exported.name}
+
+
+def test_a_purge_whose_export_cannot_be_written_deletes_nothing(
+    make_provider: Callable[[Settings], Provider], database_url: str, tmp_path: Path
+) -> None:
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("a file where the exports should go")
+    provider = make_provider(
+        make_settings(database_url, tmp_path, audit_retention_days=30, audit_export_dir=blocked)
+    )
+    now = int(time.time())
+    audit_at(provider, now - 40 * DAY, 0)
+    audit_at(provider, now - DAY, 1)
+    before = audit_events(provider)
+    with pytest.raises(FileExistsError):  # mkdir of the export directory: a file is there
+        purge(provider, now)
+    assert [columns(event) for event in audit_events(provider)] == [
+        columns(event) for event in before
+    ]
 
 
 def test_a_purge_of_everything_keeps_its_own_row_and_ids_keep_growing(

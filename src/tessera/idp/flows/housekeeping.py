@@ -1,7 +1,8 @@
 """Housekeeping: purge what can no longer matter, so tables do not grow without bound.
 
 Audit rows are kept ``audit_retention_days`` (0: forever); each purge that deletes some
-records one ``audit.purged`` row (tenant ``*``) in the same transaction.
+records one ``audit.purged`` row (tenant ``*``) in the same transaction. With
+``audit_export_dir``, what a purge deletes is written there first (JSON Lines, one file a purge).
 
 >>> audit_cutoff(86_400 * 400, retention_days=365)
 3024000
@@ -9,13 +10,17 @@ records one ``audit.purged`` row (tenant ``*``) in the same transaction.
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
+from typing import Any
 
-from sqlalchemy import delete, func, or_, select
+import orjson
+from sqlalchemy import ColumnElement, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from ..provider import Provider
-from ..services.audit import Context, record
+from ..services.audit import Context, event_as_dict, record, rfc3339
 from ..store.models import (
     AuditEvent,
     AuthorizationCode,
@@ -109,24 +114,40 @@ def audit_cutoff(now: int, *, retention_days: int) -> int | None:
 
 
 def purge_audit(provider: Provider, now: int) -> int:
-    """Delete the audit rows past retention and audit that; return how many went."""
+    """Delete the audit rows past retention (written to ``audit_export_dir`` first, when set)
+    and audit that; return how many went."""
     cutoff = audit_cutoff(now, retention_days=provider.settings.audit_retention_days)
     if cutoff is None:
         return 0
     with provider.database.session() as session:
-        return delete_audit_before(session, cutoff, now)
+        return delete_audit_before(
+            session, cutoff, now, export_dir=provider.settings.audit_export_dir
+        )
 
 
-def delete_audit_before(session: Session, cutoff: int, now: int) -> int:
-    """Delete audit rows older than ``cutoff``, then record one ``audit.purged`` row."""
+def delete_audit_before(
+    session: Session, cutoff: int, now: int, *, export_dir: Path | None = None
+) -> int:
+    """Delete audit rows older than ``cutoff``, then record one ``audit.purged`` row.
+
+    With ``export_dir``, exactly the rows deleted are first written to a JSON Lines file there
+    (as ``tessera audit export`` writes them), flushed to disk before the delete: a file that
+    cannot be written raises, and the caller's transaction deletes nothing."""
     newest = session.scalar(select(func.max(AuditEvent.id)))
     if newest is None:
         return 0
     # The newest row stays even when old: SQLite gives a new row the highest id + 1, so ids
     # only ever grow (cursors and followers rely on it) while the highest one is kept.
-    deleted = session.execute(
-        delete(AuditEvent).where(AuditEvent.at < cutoff, AuditEvent.id < newest)
-    )
+    # Rows older than the cutoff committed long ago: none can appear among them meanwhile.
+    old: tuple[ColumnElement[bool], ...] = (AuditEvent.at < cutoff, AuditEvent.id < newest)
+    details: dict[str, Any] = {"cutoff": cutoff}
+    if export_dir is not None:
+        exported = _export(session, old, export_dir, cutoff, now)
+        if exported is None:
+            return 0
+        details["export"], last = exported
+        old = (*old, AuditEvent.id <= last)
+    deleted = session.execute(delete(AuditEvent).where(*old))
     count: int = deleted.rowcount  # type: ignore[attr-defined]
     if count:
         record(
@@ -134,7 +155,35 @@ def delete_audit_before(session: Session, cutoff: int, now: int) -> int:
             PURGED,
             tenant_id=ALL_TENANTS,
             context=HOUSEKEEPING,
-            details={"count": count, "cutoff": cutoff},
+            details={"count": count, **details},
             at=now,
         )
     return count
+
+
+def _export(
+    session: Session, old: tuple[ColumnElement[bool], ...], directory: Path, cutoff: int, now: int
+) -> tuple[str, int] | None:
+    """Write the rows matching ``old`` to a new file in ``directory``; its name and the last
+    id written, or ``None`` when there is nothing to write."""
+    rows = session.execute(select(AuditEvent).where(*old).order_by(AuditEvent.id)).scalars()
+    directory.mkdir(parents=True, exist_ok=True)
+    name = f"audit-before-{rfc3339(cutoff)}-purged-{rfc3339(now)}.jsonl".replace(":", "")
+    partial = directory / f".{name}.partial"
+    last = None
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(descriptor, "wb") as out:
+            for row in rows:
+                out.write(orjson.dumps(event_as_dict(row), option=orjson.OPT_APPEND_NEWLINE))
+                last = row.id
+            out.flush()
+            os.fsync(out.fileno())
+        if last is None:
+            partial.unlink()
+            return None
+        partial.rename(directory / name)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return name, last

@@ -214,18 +214,22 @@ def test_a_guard_away_longer_than_the_log_keeps_reads_every_key_again(
 
 def test_a_restarted_redis_is_read_again_from_its_keys(prefix: str) -> None:
     server = RedisProcess().start()
+    proxy = CuttableProxy(server.port)  # the guard comes back only once the key is written
     try:
-        with RedisRevocationList(server.url, prefix=prefix, max_silence=0.5) as revocations:
-            server.stop()
+        with RedisRevocationList(proxy.url, prefix=prefix, max_silence=0.5) as revocations:
+            proxy.cut()
             wait_until(lambda: not revocations.in_sync, timeout=2.0)
+            server.stop()
             server.start()  # empty: no persistence
             writer = redis.Redis.from_url(server.url)
             writer.set(prefix + "jti:t-restored", "1", ex=300)  # no log entry: only keys
             writer.close()
+            proxy.restore()
             wait_until(lambda: revocations.in_sync, timeout=5.0)
             assert revocations.is_revoked("t-restored")  # another run_id: keys read again
             assert revocations.loads == 2
     finally:
+        proxy.close()
         server.stop()
 
 

@@ -166,7 +166,13 @@ def _export(
 ) -> tuple[str, int] | None:
     """Write the rows matching ``old`` to a new file in ``directory``; its name and the last
     id written, or ``None`` when there is nothing to write."""
-    rows = session.execute(select(AuditEvent).where(*old).order_by(AuditEvent.id)).scalars()
+    # Streamed, a thousand rows at a time: a first purge may cover years of rows.
+    rows = session.execute(
+        select(AuditEvent.__table__)
+        .where(*old)
+        .order_by(AuditEvent.id)
+        .execution_options(yield_per=1000)
+    )
     directory.mkdir(parents=True, exist_ok=True)
     name = f"audit-before-{rfc3339(cutoff)}-purged-{rfc3339(now)}.jsonl".replace(":", "")
     partial = directory / f".{name}.partial"

@@ -45,7 +45,7 @@ bench: $(STAMP)
 # (make test runs it for 12 s).
 soak: $(STAMP)
 	@bash tools/ensure-peers.sh
-	TESSERA_SOAK_SECONDS=600 $(BIN)/pytest -p no:xdist tests/cluster/test_soak.py -v
+	TESSERA_SOAK_SECONDS=600 $(BIN)/pytest -p no:xdist -s tests/cluster/test_soak.py -v
 
 # Re-pin every dependency from requirements/dev.in (run after editing it, then commit dev.lock).
 lock:

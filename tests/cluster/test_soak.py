@@ -148,6 +148,11 @@ def test_mixed_load_on_two_nodes_keeps_memory_and_tables_flat(soaking: Cluster) 
         sample("end")
 
         kinds = Counter(answer.kind for answer in load.answers if answer.status == 200)
+        print(  # shown by make soak (pytest -s): what the note of a long run reports
+            f"\nsoak {SECONDS:.0f} s: {dict(kinds)} answered 200;"
+            f" RSS KiB warm {memory['warm']} end {memory['end']};"
+            f" rows half {tables['half']} end {tables['end']}"
+        )
         assert set(kinds) == {"client_credentials", "refresh", "introspection", "password"}
         assert load.failures == [], Counter(answer.status for answer in load.failures)
         for name, warm in memory["warm"].items():

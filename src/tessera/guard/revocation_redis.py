@@ -108,7 +108,6 @@ class RedisRevocationList:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.loads = 0  # how many times every key was read (startup, a gap, another Redis)
-        self.lag = 0.0  # seconds between the last applied entry's append and its application
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -319,7 +318,6 @@ class RedisRevocationList:
                 for ident, fields in entries:
                     self._apply(fields.get(b"e", b""))
                     self._last_id = ident
-                    self.lag = max(time.time() - entry_id(ident)[0] / 1000, 0.0)
             self._alive()
 
     def _missed_entries(self) -> bool:

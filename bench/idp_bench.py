@@ -22,7 +22,9 @@ the SSO hop (``/oauth2/authorize`` with a provider session → 303 with a code) 
 SQLite and PostgreSQL, and the same three against node ``oidc-provider`` (the version pinned in
 ``bench/package.json``, installed into ``bench/node_modules`` with ``npm ci`` when missing; run by
 ``bench/oidc_provider_peer.mjs`` on the same core) in the same run, with the ratio of the two.
-Without node, npm or the npm registry the bench says so and reports Tessera alone.
+The tokens group measures the peer too, on client_credentials (ES256 JWT access tokens) and
+introspection, with the ratio per core. Without node, npm or the npm registry the bench says so
+and reports Tessera alone.
 
 Needs PostgreSQL at 127.0.0.1:5432 (trust auth, database ``test``; the bench creates and drops a
 schema of its own) and wrk (installed with apt-get when missing and run as root).
@@ -121,6 +123,12 @@ USERINFO = "userinfo"
 OIDC_SCENARIOS = (CODE_GRANT, SSO_HOP, USERINFO)
 PEER = "oidc-provider"
 PEER_STORE = "in memory"  # the peer's "database" column
+# The API the peer's service client asks tokens for (RFC 8707): its access tokens are then ES256
+# JWTs, as Tessera's; without it they are opaque, the only kind it introspects.
+PEER_RESOURCE = "https://bench-api.example/"
+CC = "client_credentials grant"
+INTROSPECTION = "introspection (access token)"
+TOKEN_SCENARIOS = (CC, INTROSPECTION)
 # The relying party's authorization request, the same for Tessera and the peer.
 RP_REDIRECT = "https://rp.example/cb"
 OIDC_SCOPE = "openid profile email"
@@ -134,11 +142,11 @@ MAX_CODES = 150_000
 GROUPS = ("tokens", "passwords", "mfa", "ceiling", "oidc")  # what --only selects
 EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Timeout)\b.*: ")
 ORDER = (  # the report's row order
-    "client_credentials grant",
+    CC,
     "password grant (argon2id)",
     "refresh_token grant",
     *OIDC_SCENARIOS,
-    "introspection (access token)",
+    INTROSPECTION,
     "JWKS",
     "JWKS, Python driver",
     "driver ceiling (canned server)",
@@ -1359,8 +1367,12 @@ class OidcSide:
     authorize_path: str = "/oauth2/authorize"  # the endpoints (discover() reads them)
     token_path: str = "/oauth2/token"
     userinfo_path: str = "/oauth2/userinfo"
+    introspection_path: str = "/oauth2/introspect"
     access_token: str = ""  # what UserInfo is asked with: set by oidc_probe()
     versions: dict[str, str] = field(default_factory=dict)
+    service_id: str = ""  # the peer's client_credentials client (peer_token_probe())
+    service_secret: str = ""
+    introspected: str = ""  # the opaque token its introspection is asked about
 
     @property
     def issuer(self) -> str:
@@ -1461,6 +1473,7 @@ def discover(side: OidcSide, http: httpx.Client) -> dict[str, Any]:
         ("authorization_endpoint", "authorize_path"),
         ("token_endpoint", "token_path"),
         ("userinfo_endpoint", "userinfo_path"),
+        ("introspection_endpoint", "introspection_path"),
     ):
         url = document[name]
         assert url.startswith(side.issuer + "/"), (name, url)
@@ -1670,22 +1683,33 @@ def oidc_scenarios(
         if name == USERINFO:
             side.access_token = fresh_access_token(side)
         request = sso_request(side) if name == SSO_HOP else userinfo_request(side)
-        with server_errors(side.server) as seen:
-            results.append(
-                run_wrk(
-                    side.server,
-                    request,
-                    scenario=name,
-                    database=side.database,
-                    warmup=args.warmup,
-                    duration=args.duration,
-                    connections=args.connections,
-                    workdir=workdir,
-                    cpu=cpu,
-                )
-            )
-        results[-1].server_log = seen
+        results.append(side_wrk(side, request, name, args, workdir, cpu))
     return results
+
+
+def side_wrk(
+    side: OidcSide,
+    request: WrkRequest,
+    scenario: str,
+    args: argparse.Namespace,
+    workdir: Path,
+    cpu: int | None,
+) -> Measured:
+    """One wrk scenario against ``side``, with the exceptions its server logged meanwhile."""
+    with server_errors(side.server) as seen:
+        measured = run_wrk(
+            side.server,
+            request,
+            scenario=scenario,
+            database=side.database,
+            warmup=args.warmup,
+            duration=args.duration,
+            connections=args.connections,
+            workdir=workdir,
+            cpu=cpu,
+        )
+    measured.server_log = seen
+    return measured
 
 
 # ---------------------------------------------------------------------------- the peer
@@ -1724,6 +1748,7 @@ def serve_peer(workdir: Path, cpu: int | None = SERVER_CPU) -> Iterator[OidcSide
     through its interaction; stopped (SIGINT) on exit."""
     port = free_port()
     client_id, secret, sub = "bench-rp", secrets.token_urlsafe(32), str(uuid.uuid4())
+    service_id, service_secret = "bench-service", secrets.token_urlsafe(32)
     spec = {
         "host": HOST,
         "port": port,
@@ -1731,6 +1756,11 @@ def serve_peer(workdir: Path, cpu: int | None = SERVER_CPU) -> Iterator[OidcSide
         "client_secret": secret,
         "redirect_uri": RP_REDIRECT,
         "sub": sub,
+        "service_id": service_id,
+        "service_secret": service_secret,
+        "audience": AUDIENCE,
+        "scope": " ".join(SCOPES),
+        "resource": PEER_RESOURCE,
     }
     log = workdir / f"oidc-provider-{port}.log"
     env = {**os.environ, "NODE_ENV": "production"}
@@ -1754,6 +1784,8 @@ def serve_peer(workdir: Path, cpu: int | None = SERVER_CPU) -> Iterator[OidcSide
             sub=sub,
             cookie="",
             versions={"node": str(ready["node"]), PEER: str(ready[PEER.replace("-", "_")])},
+            service_id=service_id,
+            service_secret=service_secret,
         )
         side.cookie = peer_sign_in(side)
         yield side
@@ -1806,8 +1838,9 @@ def peer_sign_in(side: OidcSide) -> str:
 
 
 def bench_peer(args: argparse.Namespace, workdir: Path) -> tuple[list[Measured], dict[str, Any]]:
-    """The OpenID Connect scenarios against node oidc-provider on the server's core: the rows
-    and what the report says of the peer (versions, memory, or why it was not measured)."""
+    """The selected token (client_credentials, introspection) and OpenID Connect scenarios
+    against node oidc-provider on the server's core: the rows and what the report says of the
+    peer (versions, memory, or why it was not measured)."""
     why = ensure_peer()
     if why is not None:
         progress(f"{PEER} not measured: {why}")
@@ -1818,9 +1851,16 @@ def bench_peer(args: argparse.Namespace, workdir: Path) -> tuple[list[Measured],
                 f"{PEER} {side.versions[PEER]} (node {side.versions['node']}) pid"
                 f" {side.server.pid} on {side.server.url}; probing"
             )
-            oidc_probe(side)
+            if "oidc" in args.only:
+                oidc_probe(side)
+            if "tokens" in args.only:
+                peer_token_probe(side)
             idle = memory_mb(side.server.pid)
-            results = oidc_scenarios(side, args, workdir)
+            results = []
+            if "tokens" in args.only:
+                results += peer_token_scenarios(side, args, workdir)
+            if "oidc" in args.only:
+                results += oidc_scenarios(side, args, workdir)
             return results, {
                 "versions": side.versions,
                 "idle": idle,
@@ -1831,20 +1871,93 @@ def bench_peer(args: argparse.Namespace, workdir: Path) -> tuple[list[Measured],
         return [], {"missing": f"it failed: {str(error)[:300]}"}
 
 
+def peer_cc_form(resource: bool) -> str:
+    """The peer's client_credentials request: with the API as resource its token is an ES256
+    JWT (as Tessera's, which needs no resource: the client's audience is registered)."""
+    form = {"grant_type": "client_credentials", "scope": SCOPES[0]}
+    if resource:
+        form["resource"] = PEER_RESOURCE
+    return urlencode(form)
+
+
+def peer_token_probe(side: OidcSide) -> None:
+    """One client_credentials grant and one introspection at the peer, checked as Tessera's are
+    in probe(): the JWT access token verifies against its JWKS (ES256, issuer, the API as
+    audience, ``at+jwt``); introspection of an opaque token says active. Sets
+    ``side.introspected`` to that opaque token (what its introspection scenario asks about)."""
+    auth = {"Authorization": load.basic_auth(side.service_id, side.service_secret)}
+    form = {"Content-Type": load.FORM}
+    with httpx.Client(base_url=side.issuer, timeout=10) as http:
+        document = discover(side, http)
+        jwks = _expect(http.get(urlsplit(document["jwks_uri"]).path), load.check_jwks)
+        granted = _expect(
+            http.post(side.token_path, content=peer_cc_form(True), headers={**auth, **form}),
+            load.check_token,
+        )
+        verifier = jose.Verifier(
+            jose.KeySet.from_jwks(jwks),
+            algorithms=["ES256"],
+            issuer=side.issuer,
+            audience=AUDIENCE,
+            typ="at+jwt",
+        )
+        claims = verifier.verify(granted["access_token"])
+        assert claims["client_id"] == side.service_id and claims["scope"] == SCOPES[0], claims
+        opaque = _expect(
+            http.post(side.token_path, content=peer_cc_form(False), headers={**auth, **form}),
+            load._json_object,
+        )["access_token"]
+        assert opaque.count(".") == 0, "the peer's token without a resource is not opaque"
+        described = _expect(
+            http.post(
+                side.introspection_path,
+                data={"token": opaque, "token_type_hint": "access_token"},
+                headers=auth,
+            ),
+            load._json_object,
+        )
+        assert described.get("active") is True, described
+        assert described["client_id"] == side.service_id, described
+    side.introspected = opaque
+
+
+def peer_token_scenarios(
+    side: OidcSide, args: argparse.Namespace, workdir: Path, cpu: int | None = LOAD_CPU
+) -> list[Measured]:
+    """client_credentials (JWT access tokens) and introspection against the peer, with wrk as
+    Tessera's are measured (peer_token_probe() first), the load under ``taskset -c cpu``."""
+    auth = load.basic_auth(side.service_id, side.service_secret)
+    requests = {
+        CC: WrkRequest("POST", side.token_path, auth, peer_cc_form(True), '"access_token":"eyJ'),
+        INTROSPECTION: WrkRequest(
+            "POST",
+            side.introspection_path,
+            auth,
+            f"token={side.introspected}&token_type_hint=access_token",
+            '"active":true',
+        ),
+    }
+    results: list[Measured] = []
+    for name, request in requests.items():
+        progress(f"{side.name}: {name} (wrk)")
+        results.append(side_wrk(side, request, name, args, workdir, cpu))
+    return results
+
+
 # ============================================================================ scenarios
 
 
 def requests_for(fixture: Fixture) -> dict[str, WrkRequest]:
     """The wrk scenarios' requests (the refresh scenario is the driver's)."""
     return {
-        "client_credentials grant": WrkRequest(
+        CC: WrkRequest(
             "POST",
             "/oauth2/token",
             fixture.cc_auth,
             "grant_type=client_credentials",
             '"token_type":"Bearer"',
         ),
-        "introspection (access token)": WrkRequest(
+        INTROSPECTION: WrkRequest(
             "POST",
             "/oauth2/introspect",
             fixture.cc_auth,
@@ -1933,8 +2046,8 @@ def bench_database(
                 results[-1].server_log = seen
                 memory["after passwords"] = memory_mb(server.pid)
     targets = {
-        ("client_credentials grant", SQLITE): TARGET_CC,
-        ("client_credentials grant", POSTGRES): TARGET_CC,
+        (CC, SQLITE): TARGET_CC,
+        (CC, POSTGRES): TARGET_CC,
         ("refresh_token grant", POSTGRES): TARGET_REFRESH_PG,
         **{(CODE_GRANT, name): TARGET_CODE for name in (SQLITE, POSTGRES)},
         **{(SSO_HOP, name): TARGET_SSO for name in (SQLITE, POSTGRES)},
@@ -1960,7 +2073,7 @@ def token_scenarios(
     """client_credentials, introspection, JWKS (wrk and the driver) and refresh grants."""
     results: list[Measured] = []
     requests = requests_for(fixture)
-    names = ["client_credentials grant", "introspection (access token)"]
+    names = [CC, INTROSPECTION]
     if database == SQLITE:
         names.insert(0, "JWKS")
     for name in names:
@@ -2257,6 +2370,56 @@ def note_lines(results: Sequence[Measured]) -> list[str]:
     ]
 
 
+def per_core(item: Measured) -> float:
+    """Right answers per second of one busy core of the server (its process's CPU time)."""
+    return item.rps / (item.server_cpu / 100) if item.server_cpu else 0.0
+
+
+def token_peer_lines(
+    results: Sequence[Measured], peers: Sequence[Measured], peer: dict[str, Any]
+) -> list[str]:
+    """client_credentials and introspection, Tessera beside node oidc-provider in the same run:
+    the ratio is per core — each side's rate over the CPU its server process used (≥ 1.0× is
+    the goal)."""
+    lines = [
+        f"## Token endpoint and introspection, side by side with node {PEER}",
+        "",
+        f"Both servers one process pinned to CPU {SERVER_CPU}, the load (wrk, the same"
+        f" connections) from CPU {LOAD_CPU}, one after the other in this run."
+        " **client_credentials**: a confidential service client (client_secret_basic), one"
+        " scope; a right answer has an"
+        f" ES256 JWT access token (RFC 9068 `at+jwt`) on both — {PEER}'s for a resource"
+        " indicator (RFC 8707), its only way to JWT access tokens. **Introspection** (RFC 7662)"
+        f" by the same client: Tessera's of one of its JWTs (signature, claims, then the"
+        f" revocation list in its database), {PEER}'s of an opaque token of its own (it refuses"
+        " to introspect JWTs: a lookup in its memory). Tessera writes an audit row to its"
+        f" database for every grant; {PEER} persists nothing. Per core: req/s divided by the"
+        " share of a core the server process used in the window.",
+        "",
+        f"| scenario | db | Tessera req/s | p99 ms | per core | {PEER} req/s | p99 ms | per core"
+        f" | Tessera / {PEER} per core |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    theirs = {item.scenario: item for item in peers}
+    for item in results:
+        if item.scenario not in TOKEN_SCENARIOS:
+            continue
+        other = theirs.get(item.scenario)
+        if other is not None and per_core(other):
+            ratio = f"**{per_core(item) / per_core(other):.2f}×**"
+            figures = f"{other.rps:,.0f} | {other.p99_ms:.2f} | {per_core(other):,.0f}"
+        else:
+            ratio, figures = "—", "— | — | —"
+        lines.append(
+            f"| {item.scenario} | {item.database} | {item.rps:,.0f} | {item.p99_ms:.2f} |"
+            f" {per_core(item):,.0f} | {figures} | {ratio} |"
+        )
+    lines.append("")
+    if "missing" in peer:
+        lines += [f"{PEER} was not measured: {peer['missing']}. Tessera's figures stand alone.", ""]
+    return lines
+
+
 def oidc_lines(
     results: Sequence[Measured], peers: Sequence[Measured], peer: dict[str, Any]
 ) -> list[str]:
@@ -2362,7 +2525,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=f"run only these groups of scenarios: {', '.join(GROUPS)} (default: all)",
     )
     parser.add_argument(
-        "--no-peer", action="store_true", help=f"do not measure node {PEER} (the oidc group's peer)"
+        "--no-peer",
+        action="store_true",
+        help=f"do not measure node {PEER} (the peer of the tokens and oidc groups)",
     )
     args = parser.parse_args(argv)
     args.duration = args.duration or (QUICK_DURATION if args.quick else DURATION)
@@ -2398,7 +2563,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for database in (SQLITE, POSTGRES):
                 measured, memory[database] = bench_database(database, args, workdir)
                 results += measured
-        if "oidc" in only:
+        if only & {"tokens", "oidc"}:
             if args.no_peer:
                 peer = {"missing": "--no-peer was given"}
             else:
@@ -2422,6 +2587,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         *error_lines(everything),
         *note_lines(everything),
     ]
+    if "tokens" in only:
+        lines += token_peer_lines(results, peers, peer)
     if "oidc" in only:
         lines += oidc_lines(results, peers, peer)
     if "passwords" in only:

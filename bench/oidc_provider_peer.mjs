@@ -8,8 +8,9 @@
 // here is meant for anything but that benchmark: the interaction signs in a fixed account without
 // asking anything.
 //
-// Configured as Tessera is for the bench: one confidential client (client_secret_basic, the
-// authorization_code and refresh_token grants, one redirect URI), PKCE required (S256, the only
+// Configured as Tessera is for the bench: a service client (client_credentials, ES256 JWT access
+// tokens for one API, introspection of opaque ones), a confidential client (client_secret_basic,
+// the authorization_code and refresh_token grants, one redirect URI), PKCE required (S256, the only
 // method oidc-provider 9 has), an RS256 key (ID tokens, as Tessera's clients default to) and an
 // ES256 one, a refresh token for every code of a client allowed the refresh grant (Tessera's
 // rule; oidc-provider's default asks for offline_access), UserInfo on, devInteractions off,
@@ -20,7 +21,7 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
-import Provider from 'oidc-provider';
+import Provider, { errors } from 'oidc-provider';
 import MemoryAdapter from 'oidc-provider/lib/adapters/memory_adapter.js';
 import LRU from 'oidc-provider/lib/helpers/lru.js';
 
@@ -44,6 +45,17 @@ function signingKey(type, alg, options) {
 const store = new LRU({ maxSize: 10_000_000 });
 const DAY = 24 * 3600;
 
+// The API the service client's access tokens are for (RFC 8707): its tokens are ES256 JWTs (RFC
+// 9068), as Tessera's are. A client_credentials grant without a resource gets an opaque token,
+// the only kind oidc-provider introspects.
+const api = {
+  audience: spec.audience ?? 'bench-api',
+  scope: spec.scope ?? 'bench:read bench:write',
+  accessTokenTTL: 900,
+  accessTokenFormat: 'jwt',
+  jwt: { sign: { alg: 'ES256' } },
+};
+
 const provider = new Provider(issuer, {
   adapter: (model) => new MemoryAdapter(model, store),
   clients: [
@@ -55,6 +67,15 @@ const provider = new Provider(issuer, {
       redirect_uris: [spec.redirect_uri],
       token_endpoint_auth_method: 'client_secret_basic',
       id_token_signed_response_alg: 'RS256',
+    },
+    {
+      client_id: spec.service_id,
+      client_secret: spec.service_secret,
+      grant_types: ['client_credentials'],
+      response_types: [],
+      redirect_uris: [],
+      token_endpoint_auth_method: 'client_secret_basic',
+      scope: api.scope,
     },
   ],
   jwks: {
@@ -69,9 +90,21 @@ const provider = new Provider(issuer, {
     profile: ['preferred_username', 'updated_at'],
     email: ['email', 'email_verified'],
   },
+  scopes: ['openid', 'offline_access', ...api.scope.split(' ')],
   features: {
     devInteractions: { enabled: false },
     userinfo: { enabled: true },
+    clientCredentials: { enabled: true },
+    introspection: { enabled: true },
+    resourceIndicators: {
+      enabled: true,
+      defaultResource: async (ctx, client, oneOf) => oneOf,
+      useGrantedResource: async () => false,
+      getResourceServerInfo: async (ctx, resource) => {
+        if (resource !== spec.resource) throw new errors.InvalidTarget();
+        return api;
+      },
+    },
   },
   pkce: { required: () => true },
   issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
@@ -81,6 +114,7 @@ const provider = new Provider(issuer, {
   interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
   ttl: {
     AccessToken: 900,
+    ClientCredentials: 900,
     AuthorizationCode: 60,
     IdToken: 3600,
     RefreshToken: 30 * DAY,

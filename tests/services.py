@@ -3,13 +3,21 @@ or flushed (CI and other work share them). A missing service fails the test; it 
 
 from __future__ import annotations
 
+import atexit
 import os
 import socket
+import sqlite3
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 POSTGRES_URL = os.environ.get(
     "TESSERA_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -61,10 +69,155 @@ def postgres_schema() -> Iterator[str]:
     admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    separator = "&" if "?" in POSTGRES_URL else "?"
     try:
-        yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
+        yield _schema_url(schema)
     finally:
         with admin.connect() as connection:
             connection.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         admin.dispose()
+
+
+@contextmanager
+def migrated_database(kind: str, directory: Path) -> Iterator[str]:
+    """A database at the newest migration holding no row: a SQLite file in ``directory``, or a
+    PostgreSQL schema of its own for the test's duration (``kind``: "sqlite" or "postgresql").
+
+    Migrating takes ~60 ms on SQLite and ~200 ms on PostgreSQL, a thousand times each in the
+    suite; so each test process migrates once: a SQLite file it copies, and PostgreSQL schemas
+    it empties after each test (a DELETE of every table and a sequence restart, a few ms) and
+    hands to the next. A schema a test left in another shape is dropped, never handed on.
+    """
+    if kind == "sqlite":
+        directory.mkdir(parents=True, exist_ok=True)
+        target = directory / "tessera.db"
+        source, copy = sqlite3.connect(_sqlite_template()), sqlite3.connect(target)
+        try:
+            source.backup(copy)
+        finally:
+            copy.close()
+            source.close()
+        yield f"sqlite:///{target}"
+        return
+    require_postgres()
+    schema = _SCHEMAS.pop() if _SCHEMAS else _new_migrated_schema()
+    try:
+        yield _schema_url(schema)
+    finally:
+        if _emptied(schema):
+            _SCHEMAS.append(schema)
+        else:
+            _drop_schema(schema)
+
+
+_SCHEMAS: list[str] = []  # this process's migrated, empty PostgreSQL schemas
+_TEMPLATE: list[Path] = []  # this process's migrated SQLite file
+_ADMIN: list[Engine] = []  # this process's connections to the test database, for the above
+
+
+def _admin() -> Engine:
+    if not _ADMIN:
+        from sqlalchemy import create_engine
+
+        _ADMIN.append(create_engine(POSTGRES_URL, pool_size=1))
+    return _ADMIN[0]
+
+
+def _sqlite_template() -> Path:
+    if not _TEMPLATE:
+        from tessera.idp.store.database import Database
+
+        path = Path(tempfile.mkdtemp(prefix="tessera-template-")) / "migrated.db"
+        database = Database(f"sqlite:///{path}")
+        database.upgrade()
+        database.dispose()
+        _TEMPLATE.append(path)
+    return _TEMPLATE[0]
+
+
+def _schema_url(schema: str) -> str:
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    return f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
+
+
+def _new_migrated_schema() -> str:
+    from tessera.idp.store.database import Database
+
+    schema = f"tessera_test_{uuid.uuid4().hex[:12]}"
+    with _admin().begin() as connection:
+        connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    database = Database(_schema_url(schema))
+    try:
+        database.upgrade()
+    finally:
+        database.dispose()
+    return schema
+
+
+def _emptied(schema: str) -> bool:
+    """Delete every row of the schema's tables (children first) and restart its sequences;
+    False when it is not as migrations left it (another revision, a table the models do not
+    know) or cannot be emptied now (a test's connection still holds a row lock)."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from tessera.idp.store.models import Base
+
+    try:
+        with _admin().begin() as connection:
+            connection.exec_driver_sql(f'SET LOCAL search_path TO "{schema}"')
+            connection.exec_driver_sql("SET LOCAL lock_timeout = '5s'")
+            tables = set(
+                connection.scalars(
+                    text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+                )
+            )
+            known = {table.name for table in Base.metadata.sorted_tables}
+            if tables != known | {"alembic_version"}:
+                return False
+            revision = set(connection.scalars(text("SELECT version_num FROM alembic_version")))
+            if revision != _head():
+                return False
+            for table in reversed(Base.metadata.sorted_tables):
+                connection.execute(table.delete())
+            for sequence in connection.scalars(
+                text("SELECT sequencename FROM pg_sequences WHERE schemaname = current_schema()")
+            ):
+                connection.exec_driver_sql(f'ALTER SEQUENCE "{sequence}" RESTART')
+        return True
+    except SQLAlchemyError:
+        return False
+
+
+_HEAD: list[set[str]] = []
+
+
+def _head() -> set[str]:
+    if not _HEAD:
+        from alembic.config import Config
+        from alembic.script import ScriptDirectory
+
+        from tessera.idp.store.database import MIGRATIONS
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        _HEAD.append(set(ScriptDirectory.from_config(config).get_heads()))
+    return _HEAD[0]
+
+
+def _drop_schema(schema: str) -> None:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        with _admin().begin() as connection:
+            connection.exec_driver_sql("SET LOCAL lock_timeout = '5s'")
+            connection.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    except SQLAlchemyError:
+        pass  # a test's leftover connection still locks it: left behind, like a crashed run's
+
+
+@atexit.register
+def _drop_spare_schemas() -> None:
+    while _SCHEMAS:
+        _drop_schema(_SCHEMAS.pop())
+    for engine in _ADMIN:
+        engine.dispose()

@@ -161,6 +161,21 @@ def test_the_wrk_requests_get_the_answers_their_scripts_expect(side: Any) -> Non
     assert answer.status_code == 200 and info.expect in answer.text, answer.text
 
 
+def test_the_peer_token_scenarios_as_the_bench_runs_them(tmp_path: Path) -> None:
+    """client_credentials and introspection at node oidc-provider, as the tokens group runs them
+    beside Tessera's: its access tokens are ES256 JWTs, and it introspects an opaque one."""
+    if bench.ensure_peer() is not None or shutil.which("wrk") is None:
+        pytest.fail(f"{bench.PEER} (node, npm, the npm registry) and wrk are required")
+    with bench.serve_peer(tmp_path, cpu=None) as peer:
+        bench.peer_token_probe(peer)  # asserts the JWT's signature and claims, and "active"
+        assert peer.introspected and "." not in peer.introspected
+        results = bench.peer_token_scenarios(peer, ONE_SECOND, tmp_path, cpu=None)
+    assert [item.scenario for item in results] == list(bench.TOKEN_SCENARIOS)
+    for item in results:
+        assert item.error_count == 0, (item.scenario, item.errors, item.samples)
+        assert item.ok > 0 and item.database == bench.PEER_STORE
+
+
 # ---------------------------------------------------------------------------- without a server
 
 BACK = {"redirect_uri": "https://rp.example/cb", "state": "s1", "issuer": "http://127.0.0.1:1"}
@@ -252,4 +267,20 @@ def test_the_side_by_side_table_gives_the_ratio() -> None:
     row = next(line for line in lines if line.startswith(f"| {bench.CODE_GRANT} |"))
     assert "**1.50×**" in row and "1,000" in row and row.endswith("| ≥ 1,000/s | met |")
     alone = bench.oidc_lines([ours], [], {"missing": "npm ci failed"})
+    assert any("was not measured: npm ci failed" in line for line in alone)
+
+
+def test_the_token_table_divides_each_rate_by_the_core_its_server_used() -> None:
+    def measured(database: str, ok: int, server_cpu: float) -> Any:
+        item = bench.Measured(bench.CC, database, "wrk", ok, 1.0, 1, 2, Counter(), [])
+        item.server_cpu = server_cpu
+        return item
+
+    ours = measured(bench.SQLITE, 900, 90.0)  # 1,000 per core
+    theirs = measured(bench.PEER_STORE, 2000, 100.0)  # 2,000 per core
+    lines = bench.token_peer_lines([ours], [theirs], {"versions": {}})
+    row = next(line for line in lines if line.startswith(f"| {bench.CC} |"))
+    assert "| 1,000 |" in row and "| 2,000 |" in row and row.endswith("| **0.50×** |")
+    alone = bench.token_peer_lines([ours], [], {"missing": "npm ci failed"})
+    assert next(line for line in alone if line.startswith(f"| {bench.CC} |")).endswith("| — |")
     assert any("was not measured: npm ci failed" in line for line in alone)

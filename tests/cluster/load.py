@@ -55,6 +55,7 @@ class Load:
     answers: list[Answer] = field(default_factory=list)
     threads: int = 6  # shared evenly by the kinds of request
     mixed: bool = False
+    faulted_at: float = 0.0  # monotonic time ``during()`` began
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -76,6 +77,7 @@ class Load:
         for worker in workers:
             worker.start()
         time.sleep(at)
+        self.faulted_at = time.monotonic()
         during()
         time.sleep(max(seconds - at, 0))
         self._stop.set()

@@ -51,9 +51,12 @@ def test_a_node_killed_under_load_loses_no_rotation_and_no_audit_row(cluster: Cl
     try:
         answered = Counter((answer.kind, answer.status) for answer in load.answers)
         assert answered[("client_credentials", 200)] > 50 and answered[("refresh", 200)] > 50
-        # Only the requests the node was answering when it died fail (one a thread at most);
-        # the balancer sends the rest to the other node.
-        assert len(load.failures) <= load.threads, load.failures
+        # Only what reached the node before the balancer saw it was down fails: the requests in
+        # flight when it died, and a few sent to it on connections the balancer still held. Once
+        # its health check marks it down (two checks 200 ms apart) all go to the other node.
+        assert len(load.failures) <= 2 * load.threads, load.failures
+        late = [answer for answer in load.failures if answer.at > load.faulted_at + 2.0]
+        assert late == [], late
         issued = {answer.jti for answer in load.answers if answer.jti}
         assert issued <= audited_jtis(cluster)  # every 200 answered has its audit row
         check_families(cluster)

@@ -23,21 +23,11 @@ from tessera.idp.services.tenants import create_tenant
 from tessera.idp.store.models import AuditEvent, Base, Client, Role, User
 from tessera.jose import b64
 
-from ..services import REDIS_URL, postgres_schema, require_redis
+from ..services import REDIS_URL, require_redis
 
 ISSUER = "https://id.example"
 TENANT = "acme"
 AUDIENCE = "https://api.example"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database: a SQLite file, or a PostgreSQL schema of its own."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'tessera.db'}"
-        return
-    with postgres_schema() as url:
-        yield url
 
 
 def make_settings(database_url: str, tmp_path: Path, **overrides: object) -> Settings:

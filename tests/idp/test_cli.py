@@ -64,6 +64,7 @@ def key_list(invoke: Invoke) -> list[dict[str, Any]]:
     return keys
 
 
+@pytest.mark.unmigrated
 def test_db_upgrade_migrates_and_is_idempotent(invoke: Invoke, database_url: str) -> None:
     first = ok(invoke("db", "upgrade"))
     assert first.stdout.strip() == f"database at head: {database_url}"

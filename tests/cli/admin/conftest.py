@@ -25,7 +25,7 @@ from tessera.idp.services.audit import Context
 from tessera.idp.store.models import AuditEvent, Base
 from tessera.jose import b64
 
-from ...services import REDIS_URL, postgres_schema, require_redis
+from ...services import REDIS_URL, require_redis
 from ..conftest import PLAIN_TERMINAL
 
 OPERATOR = "ops-ada"
@@ -34,16 +34,6 @@ MASTER_KEY = b64.encode_str(bytes(range(32)))
 PASSWORD = "correct horse battery staple"
 
 Admin = Callable[..., Result]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database: a SQLite file, or a PostgreSQL schema of its own."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'tessera.db'}"
-        return
-    with postgres_schema() as url:
-        yield url
 
 
 def configure(

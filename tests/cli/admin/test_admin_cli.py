@@ -184,6 +184,7 @@ def test_every_change_names_the_operator(admin: Admin, provider: Provider) -> No
     assert answer["client_secret"] not in database_text(provider)
 
 
+@pytest.mark.unmigrated
 @pytest.mark.parametrize(
     "command",
     [

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tessera.idp.provider import Provider
 
 from .conftest import ACTOR, Admin, admin_changes, document, events, ok, refused
@@ -87,6 +89,7 @@ def test_refusals_are_one_line_with_an_exit_code(admin: Admin, provider: Provide
     assert admin_changes(provider) == [("tenant.created", "acme", ACTOR)]
 
 
+@pytest.mark.unmigrated
 def test_json_refusals_are_one_json_document(admin: Admin) -> None:
     unmigrated = admin("tenant", "show", "nope", "--json")  # read-only: it does not migrate
     assert unmigrated.exit_code == 2 and unmigrated.stderr == ""

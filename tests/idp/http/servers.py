@@ -30,7 +30,7 @@ from tessera.idp.services.rbac import SYSTEM_ADMIN, TENANT_ADMIN, create_role
 from tessera.idp.services.tenants import create_tenant
 from tessera.jose import b64
 
-from ...services import postgres_schema
+from ...services import migrated_database
 
 DEMO = "demo"
 WEB = "web"
@@ -264,16 +264,7 @@ def admin_token(
 @contextmanager
 def serving(database: str, directory: Path, **overrides: Any) -> Iterator[IdpServer]:
     """A bootstrapped provider on a fresh ``sqlite`` file or ``postgresql`` schema, served."""
-    if database == "sqlite":
-        server = IdpServer(f"sqlite:///{directory / 'tessera.db'}", directory, **overrides)
-        server.start()
-        try:
-            yield server
-        finally:
-            server.stop()
-        return
-    assert database == "postgresql"
-    with postgres_schema() as url:
+    with migrated_database(database, directory) as url:
         server = IdpServer(url, directory, **overrides).start()
         try:
             yield server

@@ -13,6 +13,8 @@ from sqlalchemy.exc import IntegrityError
 
 from tessera.idp.store.database import MIGRATIONS, Database
 
+pytestmark = pytest.mark.unmigrated  # each test migrates its way
+
 
 @pytest.fixture
 def database(database_url: str) -> Iterator[Database]:

@@ -37,6 +37,7 @@ node.close()
 """
 
 
+@pytest.mark.unmigrated
 def test_migrations_create_every_table_and_run_twice(database_url: str) -> None:
     database = Database(database_url)
     database.upgrade()
@@ -50,6 +51,7 @@ def test_migrations_create_every_table_and_run_twice(database_url: str) -> None:
     database.dispose()
 
 
+@pytest.mark.unmigrated
 def test_nodes_starting_together_on_an_empty_database_all_come_up_with_one_key(
     database_url: str,
 ) -> None:

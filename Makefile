@@ -36,10 +36,12 @@ unit: $(STAMP)
 
 # Each script prints a markdown table with ratios against what it measured in the same run.
 bench: $(STAMP)
+	@bash tools/ensure-peers.sh
 	$(BIN)/python bench/jose_bench.py
 	$(BIN)/python bench/guard_bench.py
 	$(BIN)/python bench/idp_bench.py
 	$(BIN)/python bench/fanout_bench.py
+	$(BIN)/python bench/cluster_bench.py
 
 # The soak test at its full length: 10 minutes of mixed load on two nodes behind HAProxy
 # (make test runs it for 12 s).

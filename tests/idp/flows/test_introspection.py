@@ -43,16 +43,15 @@ def ask(
     with provider.database.session(readonly=True) as session:
         client = session.get(Client, caller.id)
         assert client is not None
-        return introspect(
-            session,
-            token,
-            caller=client,
-            issuer=provider.issuer,
-            refresh=provider.refresh,
-            revocations=provider.revocations,
-            hint=hint,
-            now=now,
-        )
+    return introspect(
+        provider.database,
+        token,
+        caller=client,
+        issuer=provider.issuer,
+        refresh=provider.refresh,
+        hint=hint,
+        now=now,
+    )
 
 
 @pytest.fixture

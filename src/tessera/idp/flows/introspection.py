@@ -1,30 +1,36 @@
-"""RFC 7662 introspection: what is known of a token; ``active`` false if anything is off."""
+"""RFC 7662 introspection: what is known of a token; ``active`` false if anything is off.
+
+An access token is answered from its signature and claims, then one prepared read — whether
+its ``jti`` is revoked, and its subject's not-before — outside any transaction: introspection
+is a resource server's hot path. A refresh token is looked up in its family.
+"""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
 from tessera import jose
 
 from ..services.refresh import RefreshTokens
-from ..services.revocation import Revocations
+from ..services.revocation import revocation_columns, revoked_by
 from ..services.tokens import TokenIssuer
+from ..store.database import Database
 from ..store.models import Client
 
 INACTIVE: dict[str, Any] = {"active": False}
+_REVOCATION = select(*revocation_columns())
 
 
 def introspect(
-    session: Session,
+    database: Database,
     token: str,
     *,
     caller: Client,
     issuer: TokenIssuer,
     refresh: RefreshTokens,
-    revocations: Revocations,
     hint: str | None = None,
     now: float | None = None,
 ) -> dict[str, Any]:
@@ -37,9 +43,9 @@ def introspect(
     )
     for kind in order:
         answer = (
-            _access(session, token, caller, issuer, revocations, moment)
+            _access(database, token, caller, issuer, moment)
             if kind == "access_token"
-            else _refresh(session, token, caller, refresh, moment)
+            else _refresh(database, token, caller, refresh, moment)
         )
         if answer is not None:
             return answer
@@ -47,12 +53,7 @@ def introspect(
 
 
 def _access(
-    session: Session,
-    token: str,
-    caller: Client,
-    issuer: TokenIssuer,
-    revocations: Revocations,
-    now: float,
+    database: Database, token: str, caller: Client, issuer: TokenIssuer, now: float
 ) -> dict[str, Any] | None:
     if token.count(".") != 2:
         return None
@@ -60,34 +61,46 @@ def _access(
         claims = issuer.verifier(now).verify(token, now=now)
     except jose.InvalidToken:
         return dict(INACTIVE)
-    if claims["tenant"] != caller.tenant_id or revocations.is_revoked(session, claims):
+    if claims["tenant"] != caller.tenant_id:
+        return dict(INACTIVE)
+    jti, subject = claims["jti"], claims["sub"]
+    row = database.first(
+        _REVOCATION,
+        {
+            "jti": jti if type(jti) is str else "",
+            "tenant": claims["tenant"],
+            "sub": subject if type(subject) is str else "",
+        },
+    )
+    if row is None or revoked_by(claims, listed=row.listed, not_before=row.not_before):
         return dict(INACTIVE)
     return {"active": True, "token_type": "Bearer", **claims}
 
 
 def _refresh(
-    session: Session, token: str, caller: Client, refresh: RefreshTokens, now: float
+    database: Database, token: str, caller: Client, refresh: RefreshTokens, now: float
 ) -> dict[str, Any] | None:
-    found = refresh.find(session, token)
-    if found is None:
-        return None
-    row, family = found
-    if (
-        family.tenant_id != caller.tenant_id
-        or family.revoked_at is not None
-        or row.spent_at is not None
-        or now >= row.expires_at
-        or now >= family.expires_at
-    ):
-        return dict(INACTIVE)
-    return {
-        "active": True,
-        "token_type": "refresh_token",
-        "client_id": family.client_id,
-        "sub": family.subject,
-        "scope": family.scope,
-        "aud": family.audience,
-        "exp": min(row.expires_at, family.expires_at),
-        "iat": row.created_at,
-        "tenant": family.tenant_id,
-    }
+    with database.session(readonly=True) as session:
+        found = refresh.find(session, token)
+        if found is None:
+            return None
+        row, family = found
+        if (
+            family.tenant_id != caller.tenant_id
+            or family.revoked_at is not None
+            or row.spent_at is not None
+            or now >= row.expires_at
+            or now >= family.expires_at
+        ):
+            return dict(INACTIVE)
+        return {
+            "active": True,
+            "token_type": "refresh_token",
+            "client_id": family.client_id,
+            "sub": family.subject,
+            "scope": family.scope,
+            "aud": family.audience,
+            "exp": min(row.expires_at, family.expires_at),
+            "iat": row.created_at,
+            "tenant": family.tenant_id,
+        }

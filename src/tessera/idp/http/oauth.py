@@ -165,6 +165,10 @@ def _revoke(provider: Provider, asked: TokenRequest, context: Context) -> None:
 async def introspect_endpoint(request: Request) -> Response:
     provider = provider_of(request)
     asked = await token_request(request)
+    # Reads only, on the event loop itself where they are a local file's (SQLite) — unless
+    # the client authenticates with an assertion, which is spent (a write).
+    if provider.database.reads_on_the_loop and CLIENT_ASSERTION not in asked.form:
+        return json_answer(_introspect(provider, asked))
     return json_answer(await in_thread(_introspect, provider, asked))
 
 
@@ -172,13 +176,11 @@ def _introspect(provider: Provider, asked: TokenRequest) -> dict[str, Any]:
     caller = client_from_request(provider, asked.form, asked.basic)
     if not is_confidential(caller):  # a public client proves nothing (RFC 7662 §2.1, §4)
         raise invalid_client("introspection needs an authenticated client")
-    with provider.database.session(readonly=True) as session:
-        return introspect(
-            session,
-            asked.token,
-            caller=caller,
-            issuer=provider.issuer,
-            refresh=provider.refresh,
-            revocations=provider.revocations,
-            hint=asked.hint,
-        )
+    return introspect(
+        provider.database,
+        asked.token,
+        caller=caller,
+        issuer=provider.issuer,
+        refresh=provider.refresh,
+        hint=asked.hint,
+    )

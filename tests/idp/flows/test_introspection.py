@@ -105,6 +105,8 @@ def test_expired_access_token_is_inactive(provider: Provider, service: Registere
 
 def test_revoked_access_token_is_inactive(provider: Provider, service: Registered) -> None:
     token = client_credentials(provider, service)["access_token"]
+    assert ask(provider, service, token)["active"] is True
+    assert provider.issuer.verifier().cache_info()[0] == 1  # kept verified: revocation is not
     with provider.database.session() as session:
         client = session.get(Client, service.id)
         assert client is not None
@@ -117,6 +119,7 @@ def test_access_token_before_a_logout_everywhere_is_inactive(
 ) -> None:
     answer = log_in(provider, app)
     subject = provider.issuer.verifier().verify(answer["access_token"])["sub"]
+    assert ask(provider, app, answer["access_token"])["active"] is True
     with provider.database.session() as session:
         log_out_everywhere(provider, session, app.tenant_id, subject, CONTEXT)
     assert ask(provider, app, answer["access_token"]) == INACTIVE

@@ -480,6 +480,17 @@ def _expect(response: httpx.Response, check: Any) -> Any:
     return check(response.content)
 
 
+def access_token_verifier(jwks: dict[str, Any], issuer: str) -> jose.Verifier:
+    """What the bench's API accepts: an ES256 ``at+jwt`` access token of ``issuer`` for it."""
+    return jose.Verifier(
+        jose.KeySet.from_jwks(jwks),
+        algorithms=["ES256"],
+        issuer=issuer,
+        audience=AUDIENCE,
+        typ="at+jwt",
+    )
+
+
 def probe(server: Server, fixture: Fixture) -> dict[str, Any]:
     """One request of each kind the load sends, each answer checked the way the load checks it
     and more: the access token verifies against the published JWKS with the right claims, and
@@ -495,13 +506,7 @@ def probe(server: Server, fixture: Fixture) -> dict[str, Any]:
             ),
             load.check_token,
         )
-        verifier = jose.Verifier(
-            jose.KeySet.from_jwks(jwks),
-            algorithms=["ES256"],
-            issuer=server.url,
-            audience=AUDIENCE,
-            typ="at+jwt",
-        )
+        verifier = access_token_verifier(jwks, server.url)
         claims = verifier.verify(granted["access_token"])
         assert claims["client_id"] == fixture.cc_id and claims["scope"] == SCOPES[0], claims
         assert claims["tenant"] == TENANT, claims
@@ -1894,14 +1899,7 @@ def peer_token_probe(side: OidcSide) -> None:
             http.post(side.token_path, content=peer_cc_form(True), headers={**auth, **form}),
             load.check_token,
         )
-        verifier = jose.Verifier(
-            jose.KeySet.from_jwks(jwks),
-            algorithms=["ES256"],
-            issuer=side.issuer,
-            audience=AUDIENCE,
-            typ="at+jwt",
-        )
-        claims = verifier.verify(granted["access_token"])
+        claims = access_token_verifier(jwks, side.issuer).verify(granted["access_token"])
         assert claims["client_id"] == side.service_id and claims["scope"] == SCOPES[0], claims
         opaque = _expect(
             http.post(side.token_path, content=peer_cc_form(False), headers={**auth, **form}),

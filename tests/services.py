@@ -11,6 +11,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -62,19 +63,12 @@ def require_redis() -> None:
 @contextmanager
 def postgres_schema() -> Iterator[str]:
     """A database URL whose tables live in a fresh schema, dropped afterwards."""
-    from sqlalchemy import create_engine
-
     require_postgres()
-    schema = f"tessera_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    schema = _new_schema()
     try:
         yield _schema_url(schema)
     finally:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        admin.dispose()
+        _drop_schema(schema)
 
 
 @contextmanager
@@ -110,28 +104,26 @@ def migrated_database(kind: str, directory: Path) -> Iterator[str]:
 
 
 _SCHEMAS: list[str] = []  # this process's migrated, empty PostgreSQL schemas
-_TEMPLATE: list[Path] = []  # this process's migrated SQLite file
-_ADMIN: list[Engine] = []  # this process's connections to the test database, for the above
 
 
+@cache
 def _admin() -> Engine:
-    if not _ADMIN:
-        from sqlalchemy import create_engine
+    """This process's connection to the test database, for the schemas above."""
+    from sqlalchemy import create_engine
 
-        _ADMIN.append(create_engine(POSTGRES_URL, pool_size=1))
-    return _ADMIN[0]
+    return create_engine(POSTGRES_URL, pool_size=1)
 
 
+@cache
 def _sqlite_template() -> Path:
-    if not _TEMPLATE:
-        from tessera.idp.store.database import Database
+    """This process's migrated SQLite file."""
+    from tessera.idp.store.database import Database
 
-        path = Path(tempfile.mkdtemp(prefix="tessera-template-")) / "migrated.db"
-        database = Database(f"sqlite:///{path}")
-        database.upgrade()
-        database.dispose()
-        _TEMPLATE.append(path)
-    return _TEMPLATE[0]
+    path = Path(tempfile.mkdtemp(prefix="tessera-template-")) / "migrated.db"
+    database = Database(f"sqlite:///{path}")
+    database.upgrade()
+    database.dispose()
+    return path
 
 
 def _schema_url(schema: str) -> str:
@@ -139,12 +131,17 @@ def _schema_url(schema: str) -> str:
     return f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
 
 
-def _new_migrated_schema() -> str:
-    from tessera.idp.store.database import Database
-
+def _new_schema() -> str:
     schema = f"tessera_test_{uuid.uuid4().hex[:12]}"
     with _admin().begin() as connection:
         connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    return schema
+
+
+def _new_migrated_schema() -> str:
+    from tessera.idp.store.database import Database
+
+    schema = _new_schema()
     database = Database(_schema_url(schema))
     try:
         database.upgrade()
@@ -188,20 +185,17 @@ def _emptied(schema: str) -> bool:
         return False
 
 
-_HEAD: list[set[str]] = []
+@cache
+def _head() -> frozenset[str]:
+    """The newest revision of the migrations."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
+    from tessera.idp.store.database import MIGRATIONS
 
-def _head() -> set[str]:
-    if not _HEAD:
-        from alembic.config import Config
-        from alembic.script import ScriptDirectory
-
-        from tessera.idp.store.database import MIGRATIONS
-
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
-        _HEAD.append(set(ScriptDirectory.from_config(config).get_heads()))
-    return _HEAD[0]
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return frozenset(ScriptDirectory.from_config(config).get_heads())
 
 
 def _drop_schema(schema: str) -> None:
@@ -219,5 +213,5 @@ def _drop_schema(schema: str) -> None:
 def _drop_spare_schemas() -> None:
     while _SCHEMAS:
         _drop_schema(_SCHEMAS.pop())
-    for engine in _ADMIN:
-        engine.dispose()
+    if _admin.cache_info().currsize:
+        _admin().dispose()

@@ -289,9 +289,11 @@ class Database:
         assert self._at_once is not None
         connection: Connection | None = getattr(self._kept, "connection", None)
         if connection is None or connection.closed or connection.invalidated:
-            connection = self._at_once.connect()
+            spent, connection = connection, self._at_once.connect()
             self._kept.connection = connection
             with self._kept_lock:
+                if spent in self._kept_all:
+                    self._kept_all.remove(spent)
                 self._kept_all.append(connection)
         return connection
 

@@ -79,37 +79,49 @@ def oauth_answer(error: OAuthError) -> Response:
 _MALFORMED = {"error": "invalid_request", "error_description": "malformed request"}
 
 
+def oauth_answers(handler: Handler) -> Handler:
+    """``handler`` answering as the OAuth endpoints do: a refusal is RFC 6749 §5.2 JSON."""
+
+    async def answered(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except OAuthError as error:
+            return oauth_answer(error)
+        except RequestValidationError:
+            return json_answer(_MALFORMED, 400)
+
+    return answered
+
+
+def problem_answers(handler: Handler) -> Handler:
+    """``handler`` answering as the admin API does: every refusal an RFC 9457 problem."""
+
+    async def answered(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except AdminError as error:
+            return problem(error)
+        except PasswordRejected as error:
+            return password_problem(error)
+        except RequestValidationError as error:
+            return validation_problem(error.errors())
+
+    return answered
+
+
 class OAuthRoute(APIRoute):
     """A route that answers as the OAuth endpoints do."""
 
+    answers = staticmethod(oauth_answers)  # also what exact_routes wraps its endpoint in
+
     def get_route_handler(self) -> Handler:
-        handler = super().get_route_handler()
-
-        async def answered(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except OAuthError as error:
-                return oauth_answer(error)
-            except RequestValidationError:
-                return json_answer(_MALFORMED, 400)
-
-        return answered
+        return oauth_answers(super().get_route_handler())
 
 
 class ProblemRoute(APIRoute):
     """A route of the admin API: every refusal an RFC 9457 problem."""
 
+    answers = staticmethod(problem_answers)
+
     def get_route_handler(self) -> Handler:
-        handler = super().get_route_handler()
-
-        async def answered(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except AdminError as error:
-                return problem(error)
-            except PasswordRejected as error:
-                return password_problem(error)
-            except RequestValidationError as error:
-                return validation_problem(error.errors())
-
-        return answered
+        return problem_answers(super().get_route_handler())

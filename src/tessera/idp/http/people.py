@@ -5,7 +5,7 @@ guard, kept in ``app.state`` and answering refusals per RFC 6750.
 
 from __future__ import annotations
 
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 from fastapi import FastAPI, Request, Security
 from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
@@ -69,12 +69,15 @@ async def _principal_if_any(request: Request, _scheme: None = Security(SCHEME)) 
     return await _principal(request)
 
 
-async def _signed(request: Request, _scheme: None = Security(SCHEME)) -> Principal:
+async def signed_person(request: Request) -> Principal:
+    """The bearer of ``request``'s ``Authorization`` header, signature and claims checked;
+    revocation is the route's to check (:attr:`SelfService.by_the_route`). Called by the route
+    itself, not as a dependency (UserInfo's exact route: see ``exact_routes.py``)."""
     service: SelfService = request.app.state.self_service
     return await service.by_the_route.authenticate(request, SecurityScopes())
 
 
-async def _signed_by_form(request: Request, _scheme: None = Security(SCHEME)) -> Principal:
+async def signed_person_or_form(request: Request) -> Principal:
     """A POST's bearer, who may carry the token in the form body (RFC 6750 §2.2, what pyoidc
     sends to UserInfo) — or in the ``Authorization`` header, never both (§2)."""
     token = None
@@ -82,7 +85,7 @@ async def _signed_by_form(request: Request, _scheme: None = Security(SCHEME)) ->
     if content_type == "application/x-www-form-urlencoded":
         token = (await single_valued_form(request)).get("access_token")
     if token is None:
-        return await _signed(request)
+        return await signed_person(request)
     service: SelfService = request.app.state.self_service
     guard = service.by_the_route.guard
     try:
@@ -93,6 +96,10 @@ async def _signed_by_form(request: Request, _scheme: None = Security(SCHEME)) ->
         raise GuardHTTPException(error, answer(error, realm=guard.realm)) from None
 
 
+# The OpenAPI of a route that calls signed_person itself: the scheme it checks.
+SIGNED_PERSON: dict[str, Any] = {"security": [{SCHEME.scheme_name: []}]}
+
+
 async def no_credentials(request: Request) -> NoReturn:
     """Neither a bearer token nor an mfa_token: the guard's bare challenge (RFC 6750 §3.1)."""
     await _principal(request)
@@ -100,7 +107,4 @@ async def no_credentials(request: Request) -> NoReturn:
 
 
 Person = Annotated[Principal, Security(_principal)]
-# Signature and claims checked; revocation is the route's to check (SelfService.by_the_route).
-SignedPerson = Annotated[Principal, Security(_signed)]
-SignedFormPerson = Annotated[Principal, Security(_signed_by_form)]
 MaybePerson = Annotated[Principal | None, Security(_principal_if_any)]

@@ -15,7 +15,7 @@ from ..provider import Provider
 from ..threads import in_thread
 from .answers import OAuthRoute, json_answer
 from .oauth import form_body
-from .people import REALM, SignedFormPerson, SignedPerson
+from .people import REALM, SIGNED_PERSON, signed_person, signed_person_or_form
 from .requests import provider_of
 
 router = APIRouter(prefix="/oauth2", tags=["openid connect"], route_class=OAuthRoute)
@@ -41,17 +41,24 @@ def _claims(provider: Provider, principal: Principal) -> dict[str, object]:
         raise GuardHTTPException(down, answer(down, realm=REALM)) from None
 
 
-@router.get("/userinfo", summary="OpenID Connect UserInfo: the user's claims its scopes release")
-async def userinfo_endpoint(principal: SignedPerson, request: Request) -> Response:
-    claims = await _claims_of(request, principal)
+@router.get(
+    "/userinfo",
+    summary="OpenID Connect UserInfo: the user's claims its scopes release",
+    openapi_extra=SIGNED_PERSON,
+)
+async def userinfo_endpoint(request: Request) -> Response:
+    claims = await _claims_of(request, await signed_person(request))
     return json_answer(claims)
 
 
 @router.post(
     "/userinfo",
     summary="OpenID Connect UserInfo (POST): the token in the header, or in the form body",
-    openapi_extra=form_body(access_token="RFC 6750 §2.2: the access token, instead of the header"),
+    openapi_extra={
+        **SIGNED_PERSON,
+        **form_body(access_token="RFC 6750 §2.2: the access token, instead of the header"),
+    },
 )
-async def userinfo_form_endpoint(principal: SignedFormPerson, request: Request) -> Response:
-    claims = await _claims_of(request, principal)
+async def userinfo_form_endpoint(request: Request) -> Response:
+    claims = await _claims_of(request, await signed_person_or_form(request))
     return json_answer(claims)

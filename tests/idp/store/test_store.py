@@ -11,13 +11,13 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, inspect, select
+from sqlalchemy import delete, func, inspect, select
 from sqlalchemy.exc import IntegrityError
 
 from tessera.idp.errors import AdminError
 from tessera.idp.provider import Provider
 from tessera.idp.services.accounts import create_user
-from tessera.idp.store.database import Database, after_commit, text
+from tessera.idp.store.database import AFTER_COMMIT, Database, after_commit, text
 from tessera.idp.store.models import RefreshFamily, RefreshToken, Tenant, User
 
 from ..conftest import CHEAP_PASSWORDS, add_client, add_tenant, row_counts
@@ -215,3 +215,58 @@ def test_migrations_match_the_models(database_url: str) -> None:
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     database.dispose()
     assert differences == []
+
+
+def _write_pages(database: Database, transactions: int) -> None:
+    """``transactions`` short writes of ~5 pages each (a 16 KiB row and its overflow)."""
+    for number in range(transactions):
+        with database.session_at_once() as session:
+            session.add(Tenant(id=f"t{number}", name="x" * 16_384, created_at=0))
+
+
+@pytest.mark.parametrize("background", [False, True])
+def test_commits_leave_the_wal_to_the_background_checkpoint(
+    tmp_path: Path, background: bool
+) -> None:
+    path = tmp_path / "tessera.db"
+    database = Database(f"sqlite:///{path}")
+    if background:
+        database.checkpoint_in_background()
+    database.upgrade()
+    database.checkpoint()
+    before = path.stat().st_size
+    _write_pages(database, 400)  # ~2,000 pages: past SQLite's own 1,000-page checkpoint
+    grown = path.stat().st_size - before
+    wal = Path(f"{path}-wal").stat().st_size
+    if background:  # nothing reached the file yet: it is all in the log
+        assert grown == 0 and wal > 1000 * 4096
+        database.checkpoint()
+        assert path.stat().st_size - before > 1000 * 4096
+    else:  # SQLite checkpointed in some commit, and restarted its log
+        assert grown > 500 * 4096 and wal < 1100 * 4096
+    with database.session(readonly=True) as session:
+        assert session.scalar(select(func.count()).select_from(Tenant)) == 400
+    database.dispose()
+
+
+def test_a_short_write_starts_clean_after_one_that_failed(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'tessera.db'}")
+    database.upgrade()
+    seen: list[str] = []
+
+    def failing() -> None:
+        with database.session_at_once() as session:
+            session.add(Tenant(id="t1", name="T1", created_at=0))
+            session.add(Tenant(id="t1", name="again", created_at=0))
+            after_commit(session, lambda: seen.append("failed"))
+
+    with pytest.raises(IntegrityError):
+        failing()
+    with database.session_at_once() as session:  # the thread's session, used again
+        assert list(session) == [] and AFTER_COMMIT not in session.info
+        session.add(Tenant(id="t2", name="T2", created_at=0))
+        after_commit(session, lambda: seen.append("committed"))
+    assert seen == ["committed"]
+    with database.session(readonly=True) as session:
+        assert session.scalars(select(Tenant.id)).all() == ["t2"]
+    database.dispose()

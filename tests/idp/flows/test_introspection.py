@@ -3,6 +3,7 @@ anything expired, revoked, unknown or of another tenant — access and refresh t
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -43,15 +44,22 @@ def ask(
     with provider.database.session(readonly=True) as session:
         client = session.get(Client, caller.id)
         assert client is not None
-    return introspect(
-        provider.database,
-        token,
-        caller=client,
-        issuer=provider.issuer,
-        refresh=provider.refresh,
-        hint=hint,
-        now=now,
-    )
+
+    async def asked() -> dict[str, Any]:
+        try:
+            return await introspect(
+                provider.database,
+                token,
+                caller=client,
+                issuer=provider.issuer,
+                refresh=provider.refresh,
+                hint=hint,
+                now=now,
+            )
+        finally:  # this loop's connections (PostgreSQL) end with it
+            await provider.database.close_loop_reads()
+
+    return asyncio.run(asked())
 
 
 @pytest.fixture

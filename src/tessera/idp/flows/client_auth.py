@@ -49,19 +49,40 @@ def client_from_request(
         return _by_assertion(
             provider, form, assertion_type, assertion, time.time() if now is None else now
         )
-    secret: str | None
+    client_id, secret = _secret_credentials(form, basic)
+    client = provider.clients.get(provider.database, client_id) if len(client_id) <= 64 else None
+    return check_credentials(provider.master, client, secret)
+
+
+async def client_on_the_loop(
+    provider: Provider, form: Mapping[str, str], basic: tuple[str, str] | None
+) -> Client:
+    """:func:`client_from_request` for a request that carries no assertion (an assertion is
+    spent: a write, for a worker thread), awaited on the event loop: the client is read with
+    ``Database.read`` when it is not in the cache."""
+    if "client_assertion_type" in form or "client_assertion" in form:
+        raise invalid_request("a client assertion is not accepted here")
+    client_id, secret = _secret_credentials(form, basic)
+    client = (
+        await provider.clients.read(provider.database, client_id) if len(client_id) <= 64 else None
+    )
+    return check_credentials(provider.master, client, secret)
+
+
+def _secret_credentials(
+    form: Mapping[str, str], basic: tuple[str, str] | None
+) -> tuple[str, str | None]:
+    """The client id and secret (none: a public client) of HTTP Basic or of the form."""
     if basic is not None:
         if "client_secret" in form:
             raise invalid_request("use one client authentication method")
         if form.get("client_id", basic[0]) != basic[0]:
             raise invalid_request("client_id does not match the authenticated client")
-        client_id, secret = basic
-    else:
-        client_id, secret = form.get("client_id", ""), form.get("client_secret")
-        if not client_id:
-            raise OAuthError("invalid_client", "client authentication required")
-    client = provider.clients.get(provider.database, client_id) if len(client_id) <= 64 else None
-    return check_credentials(provider.master, client, secret)
+        return basic
+    client_id = form.get("client_id", "")
+    if not client_id:
+        raise OAuthError("invalid_client", "client authentication required")
+    return client_id, form.get("client_secret")
 
 
 def _by_assertion(

@@ -1,8 +1,9 @@
 """RFC 7662 introspection: what is known of a token; ``active`` false if anything is off.
 
 An access token is answered from its signature and claims, then one prepared read — whether
-its ``jti`` is revoked, and its subject's not-before — outside any transaction: introspection
-is a resource server's hot path. A refresh token is looked up in its family.
+its ``jti`` is revoked, and its subject's not-before; a refresh token by one prepared read of
+it and its family. Both reads are outside any transaction and awaited on the event loop
+(``Database.read``): introspection is a resource server's hot path.
 """
 
 from __future__ import annotations
@@ -10,21 +11,37 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from tessera import jose
 
-from ..services.refresh import RefreshTokens
+from ..services.refresh import MAX_REFRESH_TOKEN_LENGTH, RefreshTokens
 from ..services.revocation import revocation_columns, revoked_by
 from ..services.tokens import TokenIssuer
 from ..store.database import Database
-from ..store.models import Client
+from ..store.models import Client, RefreshFamily, RefreshToken
 
 INACTIVE: dict[str, Any] = {"active": False}
 _REVOCATION = select(*revocation_columns())
+_REFRESH = (
+    select(
+        RefreshToken.spent_at,
+        RefreshToken.expires_at,
+        RefreshToken.created_at,
+        RefreshFamily.tenant_id,
+        RefreshFamily.client_id,
+        RefreshFamily.subject,
+        RefreshFamily.scope,
+        RefreshFamily.audience,
+        RefreshFamily.revoked_at,
+        RefreshFamily.expires_at.label("family_expires_at"),
+    )
+    .join(RefreshFamily, RefreshFamily.id == RefreshToken.family_id)
+    .where(RefreshToken.token_hash == bindparam("digest"))
+)
 
 
-def introspect(
+async def introspect(
     database: Database,
     token: str,
     *,
@@ -43,16 +60,16 @@ def introspect(
     )
     for kind in order:
         answer = (
-            _access(database, token, caller, issuer, moment)
+            await _access(database, token, caller, issuer, moment)
             if kind == "access_token"
-            else _refresh(database, token, caller, refresh, moment)
+            else await _refresh(database, token, caller, refresh, moment)
         )
         if answer is not None:
             return answer
     return dict(INACTIVE)
 
 
-def _access(
+async def _access(
     database: Database, token: str, caller: Client, issuer: TokenIssuer, now: float
 ) -> dict[str, Any] | None:
     if token.count(".") != 2:
@@ -64,7 +81,7 @@ def _access(
     if claims["tenant"] != caller.tenant_id:
         return dict(INACTIVE)
     jti, subject = claims["jti"], claims["sub"]
-    row = database.first(
+    row = await database.read(
         _REVOCATION,
         {
             "jti": jti if type(jti) is str else "",
@@ -77,30 +94,30 @@ def _access(
     return {"active": True, "token_type": "Bearer", **claims}
 
 
-def _refresh(
+async def _refresh(
     database: Database, token: str, caller: Client, refresh: RefreshTokens, now: float
 ) -> dict[str, Any] | None:
-    with database.session(readonly=True) as session:
-        found = refresh.find(session, token)
-        if found is None:
-            return None
-        row, family = found
-        if (
-            family.tenant_id != caller.tenant_id
-            or family.revoked_at is not None
-            or row.spent_at is not None
-            or now >= row.expires_at
-            or now >= family.expires_at
-        ):
-            return dict(INACTIVE)
-        return {
-            "active": True,
-            "token_type": "refresh_token",
-            "client_id": family.client_id,
-            "sub": family.subject,
-            "scope": family.scope,
-            "aud": family.audience,
-            "exp": min(row.expires_at, family.expires_at),
-            "iat": row.created_at,
-            "tenant": family.tenant_id,
-        }
+    if len(token) > MAX_REFRESH_TOKEN_LENGTH:
+        return None
+    row = await database.read(_REFRESH, {"digest": refresh.digest(token)})
+    if row is None:
+        return None
+    if (
+        row.tenant_id != caller.tenant_id
+        or row.revoked_at is not None
+        or row.spent_at is not None
+        or now >= row.expires_at
+        or now >= row.family_expires_at
+    ):
+        return dict(INACTIVE)
+    return {
+        "active": True,
+        "token_type": "refresh_token",
+        "client_id": row.client_id,
+        "sub": row.subject,
+        "scope": row.scope,
+        "aud": row.audience,
+        "exp": min(row.expires_at, row.family_expires_at),
+        "iat": row.created_at,
+        "tenant": row.tenant_id,
+    }

@@ -56,9 +56,12 @@ _USER = select(
 ).where(User.id == bindparam("sub"))
 
 
-def userinfo(database: Database, principal: Principal, *, now: int | None = None) -> dict[str, Any]:
+async def userinfo(
+    database: Database, principal: Principal, *, now: int | None = None
+) -> dict[str, Any]:
     """The UserInfo answer for the verified access token of ``principal``, whose revocation
-    is checked here, in the one read that also reads the user.
+    is checked here, in the one read that also reads the user (awaited on the event loop:
+    ``Database.read``).
 
     Refused as the guard refuses, so the answer is RFC 6750's: 403 ``insufficient_scope``
     without ``openid``; 401 ``invalid_token`` for a revoked token (``revoked``), and for a
@@ -69,7 +72,7 @@ def userinfo(database: Database, principal: Principal, *, now: int | None = None
     claims = principal.claims
     jti = claims.get("jti")
     row = (
-        database.first(
+        await database.read(
             _USER,
             {
                 "sub": principal.sub,

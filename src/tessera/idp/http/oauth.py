@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from ..errors import invalid_client, invalid_request
-from ..flows.client_auth import client_from_request
+from ..flows.client_auth import client_from_request, client_on_the_loop
 from ..flows.grants import token_response
 from ..flows.introspection import introspect
 from ..flows.revoke import revoke
@@ -165,18 +165,13 @@ def _revoke(provider: Provider, asked: TokenRequest, context: Context) -> None:
 async def introspect_endpoint(request: Request) -> Response:
     provider = provider_of(request)
     asked = await token_request(request)
-    # Reads only, on the event loop itself where they are a local file's (SQLite) — unless
-    # the client authenticates with an assertion, which is spent (a write).
-    if provider.database.reads_on_the_loop and CLIENT_ASSERTION not in asked.form:
-        return json_answer(_introspect(provider, asked))
-    return json_answer(await in_thread(_introspect, provider, asked))
-
-
-def _introspect(provider: Provider, asked: TokenRequest) -> dict[str, Any]:
-    caller = client_from_request(provider, asked.form, asked.basic)
+    if CLIENT_ASSERTION in asked.form:  # spent as it is checked: a write, on a worker thread
+        caller = await in_thread(client_from_request, provider, asked.form, asked.basic)
+    else:
+        caller = await client_on_the_loop(provider, asked.form, asked.basic)
     if not is_confidential(caller):  # a public client proves nothing (RFC 7662 §2.1, §4)
         raise invalid_client("introspection needs an authenticated client")
-    return introspect(
+    answer = await introspect(
         provider.database,
         asked.token,
         caller=caller,
@@ -184,3 +179,4 @@ def _introspect(provider: Provider, asked: TokenRequest) -> dict[str, Any]:
         refresh=provider.refresh,
         hint=asked.hint,
     )
+    return json_answer(answer)

@@ -11,8 +11,6 @@ from tessera.guard import GuardError, Principal, Unavailable, answer
 from tessera.guard.fastapi import GuardHTTPException
 
 from ..flows.userinfo import userinfo
-from ..provider import Provider
-from ..threads import in_thread
 from .answers import OAuthRoute, json_answer
 from .oauth import form_body
 from .people import REALM, SIGNED_PERSON, signed_person, signed_person_or_form
@@ -22,18 +20,9 @@ router = APIRouter(prefix="/oauth2", tags=["openid connect"], route_class=OAuthR
 
 
 async def _claims_of(request: Request, principal: Principal) -> dict[str, object]:
-    """The claims: one prepared read, on the event loop itself where that read is a local
-    file's (SQLite), else on a worker thread."""
-    provider = provider_of(request)
-    if provider.database.reads_on_the_loop:
-        return _claims(provider, principal)
-    return await in_thread(_claims, provider, principal)
-
-
-def _claims(provider: Provider, principal: Principal) -> dict[str, object]:
     """The claims, read in the statement that also checks the token is not revoked."""
     try:
-        return userinfo(provider.database, principal)
+        return await userinfo(provider_of(request).database, principal)
     except GuardError as refusal:  # revoked, or a verified token these claims are not for
         raise GuardHTTPException(refusal, answer(refusal, realm=REALM)) from None
     except SQLAlchemyError:

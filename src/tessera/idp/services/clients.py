@@ -160,16 +160,25 @@ class ClientCache:
     def get(self, database: Database, client_id: str) -> Client | None:
         """The client (detached: read-only here), from memory while fresh, else read from
         ``database`` (a prepared read: the SSO hop may make it on the event loop)."""
-        now = time.monotonic()
         entry = self._entries.get(client_id)
-        if entry is not None and entry[0] > now:
+        if entry is not None and entry[0] > time.monotonic():
             return entry[1]
-        row = database.first(_BY_ID, {"id": client_id})
+        return self._remember(client_id, database.first(_BY_ID, {"id": client_id}))
+
+    async def read(self, database: Database, client_id: str) -> Client | None:
+        """:meth:`get` on the event loop: a client not in memory is read with
+        ``Database.read``."""
+        entry = self._entries.get(client_id)
+        if entry is not None and entry[0] > time.monotonic():
+            return entry[1]
+        return self._remember(client_id, await database.read(_BY_ID, {"id": client_id}))
+
+    def _remember(self, client_id: str, row: Any | None) -> Client | None:
         client = None if row is None else prepared.detached(Client, row)
         if client is not None:
             if len(self._entries) >= self.capacity:
                 self._entries.clear()
-            self._entries[client_id] = (now + self.ttl, client)
+            self._entries[client_id] = (time.monotonic() + self.ttl, client)
         return client
 
     def forget(self, client_id: str) -> None:

@@ -87,7 +87,7 @@ class PreparedStatement:
             with database.raw_connection() as connection:
                 return self._execute(connection, arguments)[0]
         except self._driver_error as error:
-            raise self._raised(error) from None
+            raise self.raised(error) from None
 
     def in_transaction(self, session: Session, params: Mapping[str, Any]) -> tuple[Any | None, int]:
         """Run in ``session``'s transaction (begun here if it was not): the first row (for a
@@ -96,7 +96,7 @@ class PreparedStatement:
         try:
             return self._execute(_driver_connection(session), arguments)
         except self._driver_error as error:
-            raise self._raised(error) from None
+            raise self.raised(error) from None
 
     def _arguments(self, params: Mapping[str, Any]) -> Any:
         values = {**self._given, **params}
@@ -108,6 +108,18 @@ class PreparedStatement:
             return {name: values[name] for name in self._names}
         return [values[name] for name in self._order]
 
+    async def first_async(self, connection: Any, params: Mapping[str, Any]) -> Any | None:
+        """:meth:`first` on a driver's async connection (psycopg's ``AsyncConnection``, in
+        autocommit: see :mod:`.loop_reads`)."""
+        arguments = self._arguments(params)
+        try:
+            async with connection.cursor() as cursor:
+                await cursor.execute(self._sql, arguments)
+                row = await cursor.fetchone() if self.returns_rows else None
+        except self._driver_error as error:
+            raise self.raised(error) from None
+        return self._shaped(row)
+
     def _execute(self, connection: Any, arguments: Any) -> tuple[Any | None, int]:
         cursor = connection.cursor()
         try:
@@ -116,16 +128,21 @@ class PreparedStatement:
             changed = int(cursor.rowcount)
         finally:
             cursor.close()
+        return self._shaped(row), changed
+
+    def _shaped(self, row: Any) -> Any | None:
+        """A driver's row as a named tuple, each column through its result processor."""
         if row is None:
-            return None, changed
+            return None
         if self._results:
             row = list(row)
             for index, processor in self._results:
                 row[index] = processor(row[index])
-        return self._row(*row), changed
+        return self._row(*row)
 
-    def _raised(self, error: Exception) -> StatementError:
-        # As SQLAlchemy would raise it: callers handle its errors, whatever the driver.
+    def raised(self, error: Exception) -> StatementError:
+        """The driver's ``error`` as SQLAlchemy would raise it: callers handle its errors
+        (``OperationalError``: the database is away), whatever the driver."""
         return DBAPIError.instance(self._sql, None, error, self._driver_error)
 
 

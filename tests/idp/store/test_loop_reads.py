@@ -1,0 +1,131 @@
+"""PostgreSQL reads awaited on the event loop (``Database.read``): on the loop's own
+connections, reused, replaced when one breaks, bounded, closed with the loop's app."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Integer, bindparam, func, select, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from tessera.idp.store.database import Database
+
+from ...services import migrated_database
+
+PID = select(func.pg_backend_pid().label("pid"))
+SLEEP = select(func.pg_sleep(bindparam("seconds", type_=Integer)).label("slept"))
+
+
+@pytest.fixture
+def postgres(tmp_path: Path) -> Iterator[Database]:
+    with migrated_database("postgresql", tmp_path) as url:
+        database = Database(url, pool_size=3)
+        yield database
+        database.dispose()
+
+
+class NoThreads(ThreadPoolExecutor):
+    """The loop's default executor, refusing: a read that needed a worker thread fails."""
+
+    def submit(self, *args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a read went to a worker thread")
+
+
+def run(database: Database, work: Any) -> Any:
+    async def main() -> Any:
+        asyncio.get_running_loop().set_default_executor(NoThreads())
+        try:
+            return await work()
+        finally:
+            await database.close_loop_reads()
+
+    return asyncio.run(main())
+
+
+def test_reads_run_on_the_loop_and_reuse_their_connection(postgres: Database) -> None:
+    async def work() -> list[int]:
+        return [(await postgres.read(PID, {})).pid for _ in range(20)]
+
+    pids = run(postgres, work)
+    assert len(set(pids)) == 1
+
+
+def test_concurrent_reads_use_at_most_the_pool_size(postgres: Database) -> None:
+    async def work() -> list[int]:
+        rows = await asyncio.gather(*(postgres.read(PID, {}) for _ in range(30)))
+        return [row.pid for row in rows]
+
+    pids = run(postgres, work)
+    assert 1 <= len(set(pids)) <= 3 and len(pids) == 30
+
+
+def test_a_broken_connection_fails_one_read_and_is_replaced(postgres: Database) -> None:
+    async def work() -> tuple[int, int]:
+        first = (await postgres.read(PID, {})).pid
+        with postgres.engine.connect() as other:
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+        with pytest.raises(OperationalError):
+            await postgres.read(PID, {})
+        return first, (await postgres.read(PID, {})).pid
+
+    first, second = run(postgres, work)
+    assert first != second
+
+
+def test_a_read_that_finds_every_connection_busy_waits_then_gives_up(tmp_path: Path) -> None:
+    with migrated_database("postgresql", tmp_path) as url:
+        database = Database(url, pool_size=1)
+        database._loop_reads._pool_timeout = 0.2  # type: ignore[union-attr]
+
+        async def work() -> None:
+            slow = asyncio.ensure_future(database.read(SLEEP, {"seconds": 1}))
+            await asyncio.sleep(0.05)
+            with pytest.raises(PoolTimeout):
+                await database.read(PID, {})
+            await slow
+
+        try:
+            run(database, work)
+        finally:
+            database.dispose()
+
+
+def test_the_apps_end_closes_the_loops_connections(postgres: Database) -> None:
+    async def work() -> int:
+        pid = int((await postgres.read(PID, {})).pid)
+        await postgres.close_loop_reads()
+        return pid
+
+    pid = run(postgres, work)
+    with postgres.engine.connect() as connection:
+        alive = connection.execute(
+            text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}
+        ).scalar()
+    assert alive == 0
+
+
+def test_an_unreachable_database_is_an_operational_error() -> None:
+    database = Database("postgresql+psycopg://postgres@127.0.0.1:1/test")
+
+    async def work() -> None:
+        with pytest.raises(OperationalError):
+            await database.read(PID, {})
+
+    run(database, work)
+    database.dispose()
+
+
+def test_sqlite_reads_are_made_at_once(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'tessera.db'}")
+
+    async def work() -> Any:
+        return await database.read(select(func.sqlite_version().label("version")), {})
+
+    assert run(database, work).version
+    database.dispose()

@@ -17,7 +17,7 @@ from tessera.idp.flows.grants import token_response
 from tessera.idp.provider import Provider
 from tessera.idp.services.audit import Context
 from tessera.idp.services.refresh import Refused, Rotated
-from tessera.idp.store.models import RefreshFamily, RefreshToken
+from tessera.idp.store.models import RefreshFamily, RefreshToken, User
 
 from ..conftest import (
     AUDIENCE,
@@ -248,6 +248,23 @@ def test_refresh_for_a_disabled_user_is_refused_and_revokes_the_family(
     set_user_status(provider, family_of(provider, token).subject, "disabled")
     assert "no longer active" in refresh_refused(provider, app, token).description
     assert family_of(provider, token).revoked_reason == "user-inactive"
+
+
+@pytest.mark.parametrize(("locked_for", "refused"), [(3600, True), (-1, False)])
+def test_refresh_for_a_locked_user_follows_the_lock(
+    provider: Provider, app: Registered, locked_for: int, refused: bool
+) -> None:
+    token = login(provider, app)["refresh_token"]
+    with provider.database.session() as session:
+        user = session.get(User, family_of(provider, token).subject)
+        assert user is not None
+        user.status, user.locked_until = "locked", int(time.time()) + locked_for
+    if refused:  # locked now: as a disabled user
+        assert "no longer active" in refresh_refused(provider, app, token).description
+        assert family_of(provider, token).revoked_reason == "user-inactive"
+    else:  # the lock has passed: the user is active again
+        assert refresh(provider, app, token)["refresh_token"]
+        assert family_of(provider, token).revoked_at is None
 
 
 def test_refresh_may_narrow_the_scope_but_never_widen_it(

@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 
 from ..errors import OAuthError, invalid_grant, invalid_request
 from ..provider import Provider
-from ..services.accounts import effective_status
 from ..services.audit import Context, record
 from ..services.clients import is_confidential, split_scopes
 from ..services.id_tokens import SignIn
@@ -366,8 +365,7 @@ def refresh_with(
     if family.amr:
         extra["amr"] = family.amr.split()
     if family.user_id is not None:
-        user = session.get(User, family.user_id)
-        if user is None or effective_status(user, now) != "active":
+        if not result.user_active:
             provider.refresh.revoke_family(session, family, "user-inactive", now)
             return Refused("the user is no longer active", family)
         # Roles and permissions are read again (with the family): a change reaches the token at

@@ -13,10 +13,12 @@ from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..config import Settings
 from ..store import prepared
 from ..store.models import RefreshFamily, RefreshToken, User
+from .accounts import status_at
 from .audit import Context, record
 from .rbac import Access, access_columns, access_from
 from .secrets import MasterKey, new_secret
@@ -24,35 +26,51 @@ from .secrets import MasterKey, new_secret
 PURPOSE = "refresh-token"
 # What we mint is 43 characters; anything past this is no refresh token of ours, and is not hashed.
 MAX_REFRESH_TOKEN_LENGTH = 512
+_TOKENS = cast(Table, RefreshToken.__table__)
+_FAMILIES = cast(Table, RefreshFamily.__table__)
 # Tokens are written with a Core INSERT: never read back in the transaction that mints them.
-_INSERT_TOKEN = cast(Table, RefreshToken.__table__).insert()
-_INSERT_FAMILY = cast(Table, RefreshFamily.__table__).insert()
-# Built once: the hot path only binds values. The token is claimed only while it is unspent,
-# unexpired, and of a live family of the presenting client.
+_INSERT_TOKEN = _TOKENS.insert()
+_INSERT_FAMILY = _FAMILIES.insert()
+# Core statements, built once and prepared (store/prepared.py): the hot path only binds values.
+# The token is claimed only while it is unspent, unexpired, and of a live family of the
+# presenting client.
 _CLAIM = (
-    update(RefreshToken)
+    update(_TOKENS)
     .where(
-        RefreshToken.token_hash == bindparam("digest"),
-        RefreshToken.spent_at.is_(None),
-        RefreshToken.expires_at > bindparam("now"),
-        RefreshToken.family_id.in_(
-            select(RefreshFamily.id)
+        _TOKENS.c.token_hash == bindparam("digest"),
+        _TOKENS.c.spent_at.is_(None),
+        _TOKENS.c.expires_at > bindparam("now"),
+        _TOKENS.c.family_id.in_(
+            select(_FAMILIES.c.id)
             .where(
-                RefreshFamily.client_id == bindparam("client"),
-                RefreshFamily.revoked_at.is_(None),
-                RefreshFamily.expires_at > bindparam("now"),
+                _FAMILIES.c.client_id == bindparam("client"),
+                _FAMILIES.c.revoked_at.is_(None),
+                _FAMILIES.c.expires_at > bindparam("now"),
             )
             .scalar_subquery()
         ),
     )
     .values(spent_at=bindparam("now"))
-    .returning(RefreshToken.family_id)
-    .execution_options(synchronize_session=False)
+    .returning(_TOKENS.c.family_id)
 )
+# The family, and its user's status and access now (the grant needs them next).
+_ROLE_NAMES, _PERMISSIONS = access_columns(_FAMILIES.c.user_id)
 _FAMILY_WITH_USER = (
-    select(RefreshFamily, User, *access_columns(RefreshFamily.user_id))
-    .outerjoin(User, User.id == RefreshFamily.user_id)
-    .where(RefreshFamily.id == bindparam("family"))
+    select(
+        *_FAMILIES.c,
+        User.status.label("user_status"),
+        User.locked_until.label("user_locked_until"),
+        _ROLE_NAMES.label("role_names"),
+        _PERMISSIONS.label("permissions"),
+    )
+    .select_from(_FAMILIES.outerjoin(User, User.id == _FAMILIES.c.user_id))
+    .where(_FAMILIES.c.id == bindparam("family"))
+)
+_FAMILY_COLUMNS = tuple(column.key for column in _FAMILIES.c)
+_REVOKE = (
+    update(_FAMILIES)
+    .where(_FAMILIES.c.id == bindparam("family"), _FAMILIES.c.revoked_at.is_(None))
+    .values(revoked_at=bindparam("now"), revoked_reason=bindparam("reason"))
 )
 
 
@@ -60,9 +78,10 @@ _FAMILY_WITH_USER = (
 class Rotated:
     """A successful rotation: the family and the new token (in clear, for the client)."""
 
-    family: RefreshFamily
+    family: RefreshFamily  # as read (detached: read its columns only)
     token: str
     access: Access  # the user's roles and permissions now (none for a client's own family)
+    user_active: bool = True  # the family's user is active now (a client's own family: True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,21 +187,24 @@ class RefreshTokens:
         """
         if len(token) > MAX_REFRESH_TOKEN_LENGTH:
             return Refused("refresh token invalid")
-        claimed = session.execute(
-            _CLAIM, {"digest": self.digest(token), "client": client_id, "now": now}
-        ).first()
-        if claimed is not None:
-            family, access = self._family_with_user(session, claimed[0])
-            return Rotated(family, self._mint(session, family.id, family.expires_at, now), access)
-        return self._refusal(session, token, client_id=client_id, now=now, context=context)
-
-    def _family_with_user(self, session: Session, family_id: str) -> tuple[RefreshFamily, Access]:
-        # The user and their access come along in the same query: the grant needs their
-        # status, roles and permissions next.
-        family, _, names, permissions = session.execute(
-            _FAMILY_WITH_USER, {"family": family_id}
-        ).one()
-        return family, access_from(names, permissions)
+        claimed = prepared.run(
+            session, _CLAIM, {"digest": self.digest(token), "client": client_id, "now": now}
+        )
+        if claimed is None:
+            return self._refusal(session, token, client_id=client_id, now=now, context=context)
+        row = prepared.run(session, _FAMILY_WITH_USER, {"family": claimed.family_id})
+        assert row is not None  # a token's family is deleted with it, never before
+        family = prepared.detached(RefreshFamily, row, _FAMILY_COLUMNS)
+        user_active = family.user_id is None or (
+            row.user_status is not None
+            and status_at(row.user_status, row.user_locked_until, now) == "active"
+        )
+        return Rotated(
+            family,
+            self._mint(session, family.id, family.expires_at, now),
+            access_from(row.role_names, row.permissions),
+            user_active,
+        )
 
     def _refusal(
         self,
@@ -223,11 +245,13 @@ class RefreshTokens:
         return Refused("refresh token reused; the session is revoked", family, audited=True)
 
     def revoke_family(self, session: Session, family: RefreshFamily, reason: str, now: int) -> None:
-        """Revoke every token of ``family`` (kept until purged, so reuse is still recognised)."""
+        """Revoke every token of ``family`` (kept until purged, so reuse is still recognised);
+        ``family`` may be one read by :meth:`rotate` (detached) or one of ``session``."""
         if family.revoked_at is None:
-            family.revoked_at = now
-            family.revoked_reason = reason
-            session.flush()
+            session.flush()  # a family added in this session is written first
+            prepared.run(session, _REVOKE, {"family": family.id, "now": now, "reason": reason})
+            set_committed_value(family, "revoked_at", now)
+            set_committed_value(family, "revoked_reason", reason)
 
     def revoke_session(self, session: Session, session_id: str, now: int) -> int:
         """Revoke every live family that began in the provider session ``session_id``."""

@@ -270,3 +270,17 @@ def test_a_short_write_starts_clean_after_one_that_failed(tmp_path: Path) -> Non
     with database.session(readonly=True) as session:
         assert session.scalars(select(Tenant.id)).all() == ["t2"]
     database.dispose()
+
+
+def test_a_thread_uses_its_closed_sessions_again_and_nests_them(provider: Provider) -> None:
+    database = provider.database
+    with database.session() as first:
+        after_commit(first, lambda: None)
+        with database.session() as inner:  # a transaction inside another: its own session
+            assert inner is not first
+            inner.add(Tenant(id="inner", name="Inner", created_at=0))
+        first.add(Tenant(id="outer", name="Outer", created_at=0))
+    with database.session() as again:  # the last one closed, emptied and used again
+        assert again in (first, inner)
+        assert list(again) == [] and AFTER_COMMIT not in again.info
+        assert set(again.scalars(select(Tenant.id))) >= {"inner", "outer"}

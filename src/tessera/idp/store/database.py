@@ -155,12 +155,15 @@ class Database:
         On SQLite a writing transaction takes the write lock when it begins (``BEGIN
         IMMEDIATE``), so two writers never deadlock upgrading their locks half-way.
         """
-        factory = self._reader if readonly else self._writer
         serialize = self.is_sqlite and not readonly
         if serialize:
             self._write_lock.acquire()
+        spares = self._spare_sessions(readonly)
+        session = spares.pop() if spares else (self._reader if readonly else self._writer)()
+        session.info.clear()
+        session.info.update(self.session_info)
         try:
-            with factory() as session:
+            with session:
                 session.begin()
                 try:
                     yield session
@@ -169,9 +172,19 @@ class Database:
                     raise
                 session.commit()
         finally:
+            spares.append(session)  # closed: empty, and used again by this thread
             if serialize:
                 self._write_lock.release()
         _committed(session)
+
+    def _spare_sessions(self, readonly: bool) -> list[Session]:
+        """This thread's closed sessions of one kind, to use again: making a session costs
+        more than a short transaction's statements (measured). A list, for a thread that
+        opens a transaction inside another."""
+        spares: dict[bool, list[Session]] | None = getattr(self._kept, "spares", None)
+        if spares is None:
+            spares = self._kept.spares = {True: [], False: []}
+        return spares[readonly]
 
     @property
     def reads_on_the_loop(self) -> bool:

@@ -57,7 +57,7 @@ def ask(
                 now=now,
             )
         finally:  # this loop's connections (PostgreSQL) end with it
-            await provider.database.close_loop_reads()
+            await provider.database.close_loop_connections()
 
     return asyncio.run(asked())
 

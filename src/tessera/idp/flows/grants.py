@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from ..errors import OAuthError, invalid_grant, invalid_request
 from ..provider import Provider
-from ..services.audit import Context, record
+from ..services.audit import Context, record, record_alone
 from ..services.clients import is_confidential, split_scopes
 from ..services.id_tokens import SignIn
 from ..services.rbac import access_of, permitted_scope
@@ -84,15 +84,19 @@ def token_response(
     # Authenticated before the grant's transaction: a spent assertion stays spent.
     client = client_from_request(provider, form, basic, now=moment)
     with (transaction or provider.database.session)() as session:
-        # The second factor finishes a password login: it needs the password grant.
-        needed = "password" if grant_type == MFA_OTP else grant_type
-        if needed not in client.grant_types.split():
-            raise OAuthError("unauthorized_client", "grant type not allowed for this client")
+        _allowed(client, grant_type)
         asked = GrantRequest(provider, session, client, form, context, moment)
         if grant_type == "client_credentials":
-            if not is_confidential(client):
-                raise OAuthError("unauthorized_client", "a public client has no credentials")
-            answer = _client_credentials(asked)
+            answer, details = client_credentials(provider, client, form, moment)
+            record(
+                session,
+                "token.issued",
+                tenant_id=client.tenant_id,
+                context=context,
+                subject=client.id,
+                client_id=client.id,
+                details=details,
+            )
         else:
             grant = {
                 "authorization_code": _authorization_code,
@@ -113,32 +117,64 @@ def token_response(
     return answer
 
 
-def _client_credentials(asked: GrantRequest) -> dict[str, Any]:
-    client, form = asked.client, asked.form
+async def client_credentials_on_the_loop(
+    provider: Provider,
+    client: Client,
+    form: Mapping[str, str],
+    context: Context,
+    *,
+    now: int | None = None,
+) -> dict[str, Any]:
+    """:func:`token_response` for a client_credentials grant of an authenticated ``client``
+    (``client_on_the_loop``), made on the event loop: the grant's only write, its audit row,
+    is a transaction of its own (``record_alone``)."""
+    _allowed(client, "client_credentials")
+    answer, details = client_credentials(
+        provider, client, form, int(time.time()) if now is None else now
+    )
+    await record_alone(
+        provider.database,
+        "token.issued",
+        tenant_id=client.tenant_id,
+        context=context,
+        subject=client.id,
+        client_id=client.id,
+        details=details,
+    )
+    return answer
+
+
+def client_credentials(
+    provider: Provider, client: Client, form: Mapping[str, str], now: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The client_credentials grant (RFC 6749 §4.4) of a confidential client: the answer, and
+    the details of its ``token.issued`` audit row (for the caller to write)."""
+    if not is_confidential(client):
+        raise OAuthError("unauthorized_client", "a public client has no credentials")
     scope = grant_scope(form.get("scope"), client.allowed_scopes, client.default_scopes)
     audience = audience_for(client, form.get("resource"))
-    issued = asked.provider.issuer.issue(
+    issued = provider.issuer.issue(
         tenant_id=client.tenant_id,
         subject=client.id,
         client_id=client.id,
         scope=scope,
         audience=audience,
-        now=asked.now,
+        now=now,
     )
-    record(
-        asked.session,
-        "token.issued",
-        tenant_id=client.tenant_id,
-        context=asked.context,
-        subject=client.id,
-        client_id=client.id,
-        details={
-            "grant": "client_credentials",
-            "jti": issued.claims["jti"],
-            "scope": issued.claims["scope"],
-        },
-    )
-    return bearer_answer(issued.token, issued.expires_in, scope)
+    details = {
+        "grant": "client_credentials",
+        "jti": issued.claims["jti"],
+        "scope": issued.claims["scope"],
+    }
+    return bearer_answer(issued.token, issued.expires_in, scope), details
+
+
+def _allowed(client: Client, grant_type: str) -> None:
+    """Refuse a grant the client was not registered for (the second factor finishes a
+    password login: it needs the password grant)."""
+    needed = "password" if grant_type == MFA_OTP else grant_type
+    if needed not in client.grant_types.split():
+        raise OAuthError("unauthorized_client", "grant type not allowed for this client")
 
 
 def _authorization_code(asked: GrantRequest) -> dict[str, Any] | Refused:

@@ -66,7 +66,7 @@ def create_app(settings: Settings, provider: Provider | None = None) -> FastAPI:
             stop.set()
             for worker in workers:
                 worker.join(timeout=5)
-            await provider.database.close_loop_reads()
+            await provider.database.close_loop_connections()
             provider.close()
 
     app = FastAPI(

@@ -75,26 +75,61 @@ def record(
     observer = session.info.get(OBSERVER)
     if observer is not None:
         after_commit(session, partial(observer, event, outcome))
-    context = context or Context()
-    clean = {key: value for key, value in (details or {}).items() if key not in _FORBIDDEN}
     # A Core INSERT on the session's connection: audit rows are never read back by the
     # transaction that writes them, so the ORM's unit of work would only add cost.
     prepared.run(
         session,
         _INSERT,
-        {
-            "at": int(time.time()) if at is None else at,
-            "tenant_id": tenant_id,
-            "event": event,
-            "outcome": outcome,
-            "actor": context.actor,
-            "subject": subject,
-            "client_id": client_id,
-            "ip": context.ip,
-            "user_agent": (context.user_agent or "")[:300] or None,
-            "details": orjson.dumps(clean).decode(),
-        },
+        _row(event, tenant_id, outcome, context, subject, client_id, details, at),
     )
+
+
+async def record_alone(
+    database: Database,
+    event: str,
+    *,
+    tenant_id: str,
+    outcome: str = "success",
+    context: Context | None = None,
+    subject: str | None = None,
+    client_id: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """:func:`record` for an event whose only write is its audit row, from the event loop:
+    the row is its own transaction (``Database.write``), committed when this returns; then
+    the observer hears of it."""
+    await database.write(
+        _INSERT, _row(event, tenant_id, outcome, context, subject, client_id, details, None)
+    )
+    observer = database.session_info.get(OBSERVER)
+    if observer is not None:
+        observer(event, outcome)
+
+
+def _row(
+    event: str,
+    tenant_id: str,
+    outcome: str,
+    context: Context | None,
+    subject: str | None,
+    client_id: str | None,
+    details: dict[str, Any] | None,
+    at: int | None,
+) -> dict[str, Any]:
+    context = context or Context()
+    clean = {key: value for key, value in (details or {}).items() if key not in _FORBIDDEN}
+    return {
+        "at": int(time.time()) if at is None else at,
+        "tenant_id": tenant_id,
+        "event": event,
+        "outcome": outcome,
+        "actor": context.actor,
+        "subject": subject,
+        "client_id": client_id,
+        "ip": context.ip,
+        "user_agent": (context.user_agent or "")[:300] or None,
+        "details": orjson.dumps(clean).decode(),
+    }
 
 
 # ---------------------------------------------------------------------- querying

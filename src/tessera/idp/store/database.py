@@ -28,10 +28,10 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
-from .prepared import prepared
+from .prepared import PreparedStatement, prepared
 
 if TYPE_CHECKING:
-    from .loop_reads import LoopReads
+    from .loop_connections import LoopConnections
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 AFTER_COMMIT = "tessera.after_commit"
@@ -101,13 +101,13 @@ class Database:
             # pysqlite's own transaction handling defers BEGIN; take it over so that
             # BEGIN IMMEDIATE can serialize writers (rotation, refresh) when asked.
             event.listen(self.engine, "begin", _sqlite_begin)
-        # read(): PostgreSQL's reads awaited on the loop, on psycopg's async connections.
-        self._loop_reads: LoopReads | None = None
+        # read() and write(): PostgreSQL's awaited on the loop, on psycopg's async connections.
+        self._loop_connections: LoopConnections | None = None
         if self.engine.dialect.driver == "psycopg":
-            from .loop_reads import LoopReads  # psycopg: the postgres extra, installed
+            from .loop_connections import LoopConnections  # psycopg: the postgres extra, installed
 
             _, connect_args = self.engine.dialect.create_connect_args(self.engine.url)
-            self._loop_reads = LoopReads(
+            self._loop_connections = LoopConnections(
                 {**connect_args, "connect_timeout": CONNECT_TIMEOUT}, pool_size, POOL_TIMEOUT
             )
         self._heads: frozenset[str] | None = None
@@ -242,7 +242,7 @@ class Database:
     async def read(self, statement: ClauseElement, params: Mapping[str, Any]) -> Any | None:
         """:meth:`first`, for code on the event loop: a SQLite file's read is made at once
         (a local file read of microseconds; in WAL mode a reader never waits for a writer),
-        PostgreSQL's awaited on a connection of the loop's own (:mod:`.loop_reads`) — the loop
+        PostgreSQL's awaited on a connection of the loop's own (:mod:`.loop_connections`) — the loop
         never waits for the network, and no worker thread is needed.
 
         >>> import asyncio
@@ -250,17 +250,60 @@ class Database:
         >>> asyncio.run(Database("sqlite://").read(select(literal(42).label("answer")), {}))
         Row(answer=42)
         """
-        if self._loop_reads is not None:
-            return await self._loop_reads.first(prepared(statement, self.engine.dialect), params)
+        if self._loop_connections is not None:
+            return await self._loop_connections.run(
+                prepared(statement, self.engine.dialect), params
+            )
         if self.is_sqlite:
             return self.first(statement, params)
         # Another driver: on a worker thread.
         return await asyncio.get_running_loop().run_in_executor(None, self.first, statement, params)
 
-    async def close_loop_reads(self) -> None:
+    async def write(self, statement: ClauseElement, params: Mapping[str, Any]) -> None:
+        """One statement in a transaction of its own, committed when this returns, for code
+        on the event loop (a grant whose only write is its audit row): PostgreSQL's awaited on
+        a connection of the loop's own, in autocommit (one round trip, no ORM session); a
+        SQLite file's made at once on the thread's kept connection (SQLite commits a statement
+        outside a transaction by itself), unless another writer holds the lock — then, like
+        anything else, in a transaction on a worker thread.
+
+        >>> import asyncio, pathlib, tempfile
+        >>> from sqlalchemy import select
+        >>> from tessera.idp.store.models import Tenant
+        >>> database = Database(f"sqlite:///{pathlib.Path(tempfile.mkdtemp()) / 'w.db'}")
+        >>> database.upgrade()
+        >>> add = Tenant.__table__.insert()
+        >>> acme = {"id": "acme", "name": "Acme", "mfa_policy": "optional", "created_at": 0}
+        >>> asyncio.run(database.write(add, acme))
+        >>> database.first(select(Tenant.name), {})
+        Row(name='Acme')
+        """
+        compiled = prepared(statement, self.engine.dialect)
+        if self._loop_connections is not None:
+            await self._loop_connections.run(compiled, params)
+            return
+        if self._at_once is not None and self._write_lock.acquire(blocking=False):
+            try:
+                self._kept_session()  # the thread's kept connection, made if need be
+                compiled.in_autocommit(self._kept.connection.connection.driver_connection, params)
+                return
+            except OperationalError as error:  # SQLITE_BUSY: another process is writing
+                if "locked" not in str(error):
+                    raise
+            finally:
+                self._write_lock.release()
+        await asyncio.get_running_loop().run_in_executor(
+            None, self._write_in_session, compiled, params
+        )
+
+    def _write_in_session(self, compiled: PreparedStatement, params: Mapping[str, Any]) -> None:
+        with self.session() as session:
+            compiled.in_transaction(session, params)
+
+    async def close_loop_connections(self) -> None:
         """Close the running loop's connections for :meth:`read` (its app is stopping)."""
-        if self._loop_reads is not None:
-            await self._loop_reads.close()
+        if self._loop_connections is not None:
+            await self._loop_connections.close()
 
     @contextmanager
     def raw_connection(self) -> Iterator[Any]:

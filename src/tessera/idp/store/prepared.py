@@ -89,6 +89,14 @@ class PreparedStatement:
         except self._driver_error as error:
             raise self.raised(error) from None
 
+    def in_autocommit(self, connection: Any, params: Mapping[str, Any]) -> None:
+        """Run on a driver ``connection`` outside any transaction: the database commits the
+        statement by itself (SQLite with ``isolation_level=None``)."""
+        try:
+            self._execute(connection, self._arguments(params))
+        except self._driver_error as error:
+            raise self.raised(error) from None
+
     def in_transaction(self, session: Session, params: Mapping[str, Any]) -> tuple[Any | None, int]:
         """Run in ``session``'s transaction (begun here if it was not): the first row (for a
         statement with rows) and the number of rows changed."""
@@ -110,7 +118,7 @@ class PreparedStatement:
 
     async def first_async(self, connection: Any, params: Mapping[str, Any]) -> Any | None:
         """:meth:`first` on a driver's async connection (psycopg's ``AsyncConnection``, in
-        autocommit: see :mod:`.loop_reads`)."""
+        autocommit: see :mod:`.loop_connections`)."""
         arguments = self._arguments(params)
         try:
             async with connection.cursor() as cursor:

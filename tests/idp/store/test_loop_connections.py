@@ -1,9 +1,11 @@
-"""PostgreSQL reads awaited on the event loop (``Database.read``): on the loop's own
-connections, reused, replaced when one breaks, bounded, closed with the loop's app."""
+"""Statements awaited on the event loop (``Database.read``, ``Database.write``): PostgreSQL's on
+the loop's own connections, reused, replaced when one breaks, bounded, closed with the loop's
+app; SQLite's at once, or on a worker thread when another writer holds the lock."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -11,10 +13,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Integer, bindparam, func, select, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from tessera.idp.store.database import Database
+from tessera.idp.store.models import Tenant
 
 from ...services import migrated_database
 
@@ -43,7 +46,7 @@ def run(database: Database, work: Any) -> Any:
         try:
             return await work()
         finally:
-            await database.close_loop_reads()
+            await database.close_loop_connections()
 
     return asyncio.run(main())
 
@@ -81,7 +84,7 @@ def test_a_broken_connection_fails_one_read_and_is_replaced(postgres: Database) 
 def test_a_read_that_finds_every_connection_busy_waits_then_gives_up(tmp_path: Path) -> None:
     with migrated_database("postgresql", tmp_path) as url:
         database = Database(url, pool_size=1)
-        database._loop_reads._pool_timeout = 0.2  # type: ignore[union-attr]
+        database._loop_connections._pool_timeout = 0.2  # type: ignore[union-attr]
 
         async def work() -> None:
             slow = asyncio.ensure_future(database.read(SLEEP, {"seconds": 1}))
@@ -99,7 +102,7 @@ def test_a_read_that_finds_every_connection_busy_waits_then_gives_up(tmp_path: P
 def test_the_apps_end_closes_the_loops_connections(postgres: Database) -> None:
     async def work() -> int:
         pid = int((await postgres.read(PID, {})).pid)
-        await postgres.close_loop_reads()
+        await postgres.close_loop_connections()
         return pid
 
     pid = run(postgres, work)
@@ -128,4 +131,68 @@ def test_sqlite_reads_are_made_at_once(tmp_path: Path) -> None:
         return await database.read(select(func.sqlite_version().label("version")), {})
 
     assert run(database, work).version
+    database.dispose()
+
+
+ADD = Tenant.__table__.insert()
+
+
+def _tenant(name: str) -> dict[str, Any]:
+    return {"id": name, "name": name.title(), "mfa_policy": "optional", "created_at": 0}
+
+
+def _tenants(database: Database) -> set[str]:
+    with database.session(readonly=True) as session:
+        return set(session.scalars(select(Tenant.id)))
+
+
+def test_a_write_is_committed_when_it_returns(postgres: Database) -> None:
+    async def work() -> set[str]:
+        await postgres.write(ADD, _tenant("acme"))
+        return _tenants(postgres)  # another connection sees it at once
+
+    assert run(postgres, work) == {"acme"}
+
+
+def test_a_write_that_fails_writes_nothing_and_raises_as_sqlalchemy_does(
+    postgres: Database,
+) -> None:
+    async def work() -> None:
+        await postgres.write(ADD, _tenant("acme"))
+        with pytest.raises(IntegrityError):
+            await postgres.write(ADD, _tenant("acme"))
+        await postgres.write(ADD, _tenant("globex"))  # the loop's connection still works
+
+    run(postgres, work)
+    assert _tenants(postgres) == {"acme", "globex"}
+
+
+def test_a_sqlite_write_is_made_at_once_or_waits_its_turn_on_a_thread(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'tessera.db'}")
+    database.upgrade()
+    holding, release = threading.Event(), threading.Event()
+
+    def writer_holding_the_lock() -> None:
+        with database.session() as session:
+            session.execute(ADD, _tenant("first"))
+            holding.set()
+            release.wait(5)
+
+    async def work() -> list[str]:
+        await database.write(ADD, _tenant("at-once"))  # nobody writes: on the loop itself
+        holder = threading.Thread(target=writer_holding_the_lock)
+        holder.start()
+        holding.wait(5)
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(ThreadPoolExecutor(1))
+        waiting = asyncio.ensure_future(database.write(ADD, _tenant("after")))
+        await asyncio.sleep(0.1)
+        seen = ["waiting" if not waiting.done() else "done"]
+        release.set()
+        await waiting
+        holder.join()
+        return seen
+
+    assert asyncio.run(work()) == ["waiting"]
+    assert _tenants(database) == {"at-once", "first", "after"}
     database.dispose()

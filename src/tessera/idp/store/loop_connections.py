@@ -1,14 +1,15 @@
-"""PostgreSQL one-row reads awaited on the event loop, on connections of the loop's own.
+"""PostgreSQL statements of the hot endpoints awaited on the event loop, on connections of the
+loop's own: one-row reads (UserInfo's claims and revocation, introspection's revocation, a
+client on a cache miss) and one-statement writes (a client_credentials grant's audit row).
 
-A hot endpoint's single read (UserInfo's claims and revocation, introspection's revocation, a
-client on a cache miss) is a network round trip: made on a worker thread it costs the hand-off
-there and back (~80 µs of CPU a request, measured, more than the read itself), made on the loop
-with a blocking driver it would stall every other request for the round trip. Here it is
-awaited: psycopg's ``AsyncConnection`` in autocommit (one statement, one round trip, no BEGIN),
-a few per event loop, made when first needed and kept while they work. A connection that fails
-is closed, never handed on; the read raises as SQLAlchemy would (``OperationalError``: the
-app answers 503 with ``Retry-After``), and a read that finds every connection busy waits at
-most ``pool_timeout`` seconds (``sqlalchemy.exc.TimeoutError``, the same 503).
+Made on a worker thread, such a statement costs the hand-off there and back (~80 µs of CPU a
+request, measured, more than the statement itself); made on the loop with a blocking driver it
+would stall every other request for the round trip. Here it is awaited: psycopg's
+``AsyncConnection`` in autocommit (one statement, one round trip, its own transaction), a few
+per event loop, made when first needed and kept while they work. A connection that fails is
+closed, never handed on; the statement raises as SQLAlchemy would (``OperationalError``: the
+app answers 503 with ``Retry-After``), and one that finds every connection busy waits at most
+``pool_timeout`` seconds (``sqlalchemy.exc.TimeoutError``, the same 503).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from .prepared import PreparedStatement
 
 
-class LoopReads:
+class LoopConnections:
     """Up to ``size`` connections per event loop to the database ``connect_args`` name
     (``psycopg.AsyncConnection.connect`` keywords, as SQLAlchemy's dialect makes them)."""
 
@@ -35,8 +36,9 @@ class LoopReads:
         self._pool_timeout = pool_timeout
         self._pools: WeakKeyDictionary[asyncio.AbstractEventLoop, _Pool] = WeakKeyDictionary()
 
-    async def first(self, statement: PreparedStatement, params: Mapping[str, Any]) -> Any | None:
-        """``statement``'s first row for ``params``, or ``None``."""
+    async def run(self, statement: PreparedStatement, params: Mapping[str, Any]) -> Any | None:
+        """Run ``statement`` for ``params`` in a transaction of its own: its first row (a
+        SELECT, a RETURNING), else ``None``."""
         loop = asyncio.get_running_loop()
         pool = self._pools.get(loop)
         if pool is None:

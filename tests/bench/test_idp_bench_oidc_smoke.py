@@ -284,3 +284,12 @@ def test_the_token_table_divides_each_rate_by_the_core_its_server_used() -> None
     alone = bench.token_peer_lines([ours], [], {"missing": "npm ci failed"})
     assert next(line for line in alone if line.startswith(f"| {bench.CC} |")).endswith("| — |")
     assert any("was not measured: npm ci failed" in line for line in alone)
+
+
+def test_the_signing_floor_is_measured_and_bounds_a_code_grant() -> None:
+    rates = bench.signing_rates(0.3, cpu=None)
+    assert set(rates) == {"RS256", "ES256"}
+    assert rates["ES256"] > rates["RS256"] > 0  # an RSA-2048 signature costs the most
+    line = bench.signing_lines(rates)[0]
+    ceiling = 1 / (1 / rates["RS256"] + 1 / rates["ES256"])
+    assert f"no server can redeem more than {ceiling:,.0f} codes/s" in line

@@ -71,10 +71,13 @@ class _Pool:
         self._slots = asyncio.Semaphore(size)
 
     async def take(self, timeout: float) -> AsyncConnection[Any]:
-        try:
-            await asyncio.wait_for(self._slots.acquire(), timeout)
-        except TimeoutError:
-            raise PoolTimeout("every connection for reads on the loop is busy") from None
+        if self._slots.locked():  # every connection lent: wait, at most timeout
+            try:
+                await asyncio.wait_for(self._slots.acquire(), timeout)
+            except TimeoutError:
+                raise PoolTimeout("every connection on the loop is busy") from None
+        else:  # a free slot: taken without suspending (wait_for would make a task)
+            await self._slots.acquire()
         while self._idle:
             connection = self._idle.pop()
             if not connection.closed:

@@ -41,13 +41,15 @@ def client_from_request(
 ) -> Client:
     """The client that sent ``form`` (and the HTTP Basic credentials ``basic``), authenticated
     (detached from any session: read its columns only). ``now`` judges an assertion's times."""
-    assertion_type = form.get("client_assertion_type")
-    assertion = form.get("client_assertion")
-    if assertion_type is not None or assertion is not None:
+    if asserts(form):
         if basic is not None or "client_secret" in form:
             raise invalid_request("use one client authentication method")
         return _by_assertion(
-            provider, form, assertion_type, assertion, time.time() if now is None else now
+            provider,
+            form,
+            form.get("client_assertion_type"),
+            form.get("client_assertion"),
+            time.time() if now is None else now,
         )
     client_id, secret = _secret_credentials(form, basic)
     client = provider.clients.get(provider.database, client_id) if len(client_id) <= 64 else None
@@ -60,13 +62,23 @@ async def client_on_the_loop(
     """:func:`client_from_request` for a request that carries no assertion (an assertion is
     spent: a write, for a worker thread), awaited on the event loop: the client is read with
     ``Database.read`` when it is not in the cache."""
-    if "client_assertion_type" in form or "client_assertion" in form:
+    if asserts(form):
         raise invalid_request("a client assertion is not accepted here")
     client_id, secret = _secret_credentials(form, basic)
     client = (
         await provider.clients.read(provider.database, client_id) if len(client_id) <= 64 else None
     )
     return check_credentials(provider.master, client, secret)
+
+
+def asserts(form: Mapping[str, str]) -> bool:
+    """Whether the client authenticates with an assertion (RFC 7523), or tries to: checked,
+    and spent, by :func:`client_from_request` (a write: on a worker thread).
+
+    >>> asserts({"client_assertion_type": "x"}), asserts({"client_id": "a"})
+    (True, False)
+    """
+    return "client_assertion" in form or "client_assertion_type" in form
 
 
 def _secret_credentials(

@@ -87,16 +87,8 @@ def token_response(
         _allowed(client, grant_type)
         asked = GrantRequest(provider, session, client, form, context, moment)
         if grant_type == "client_credentials":
-            answer, details = client_credentials(provider, client, form, moment)
-            record(
-                session,
-                "token.issued",
-                tenant_id=client.tenant_id,
-                context=context,
-                subject=client.id,
-                client_id=client.id,
-                details=details,
-            )
+            answer, audited = client_credentials(provider, client, form, moment)
+            record(session, "token.issued", context=context, **audited)
         else:
             grant = {
                 "authorization_code": _authorization_code,
@@ -129,18 +121,10 @@ async def client_credentials_on_the_loop(
     (``client_on_the_loop``), made on the event loop: the grant's only write, its audit row,
     is a transaction of its own (``record_alone``)."""
     _allowed(client, "client_credentials")
-    answer, details = client_credentials(
+    answer, audited = client_credentials(
         provider, client, form, int(time.time()) if now is None else now
     )
-    await record_alone(
-        provider.database,
-        "token.issued",
-        tenant_id=client.tenant_id,
-        context=context,
-        subject=client.id,
-        client_id=client.id,
-        details=details,
-    )
+    await record_alone(provider.database, "token.issued", context=context, **audited)
     return answer
 
 
@@ -148,7 +132,7 @@ def client_credentials(
     provider: Provider, client: Client, form: Mapping[str, str], now: int
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The client_credentials grant (RFC 6749 §4.4) of a confidential client: the answer, and
-    the details of its ``token.issued`` audit row (for the caller to write)."""
+    the fields of its ``token.issued`` audit row (for the caller to write)."""
     if not is_confidential(client):
         raise OAuthError("unauthorized_client", "a public client has no credentials")
     scope = grant_scope(form.get("scope"), client.allowed_scopes, client.default_scopes)
@@ -161,12 +145,17 @@ def client_credentials(
         audience=audience,
         now=now,
     )
-    details = {
-        "grant": "client_credentials",
-        "jti": issued.claims["jti"],
-        "scope": issued.claims["scope"],
+    audited = {
+        "tenant_id": client.tenant_id,
+        "subject": client.id,
+        "client_id": client.id,
+        "details": {
+            "grant": "client_credentials",
+            "jti": issued.claims["jti"],
+            "scope": issued.claims["scope"],
+        },
     }
-    return bearer_answer(issued.token, issued.expires_in, scope), details
+    return bearer_answer(issued.token, issued.expires_in, scope), audited
 
 
 def _allowed(client: Client, grant_type: str) -> None:

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from ..errors import invalid_client, invalid_request
-from ..flows.client_auth import client_from_request, client_on_the_loop
+from ..flows.client_auth import asserts, client_from_request, client_on_the_loop
 from ..flows.grants import client_credentials_on_the_loop, token_response
 from ..flows.introspection import introspect
 from ..flows.revoke import revoke
@@ -75,16 +75,6 @@ def query_parameters(**fields: str) -> dict[str, Any]:
 SHORT = frozenset({"authorization_code", "refresh_token"})
 
 
-def asserted(form: dict[str, str]) -> bool:
-    """Whether the client authenticates with an assertion (RFC 7523), or tries to: checked and
-    spent on a worker thread (``client_from_request``).
-
-    >>> asserted({"client_assertion_type": "x"}), asserted({"client_id": "a"})
-    (True, False)
-    """
-    return "client_assertion" in form or "client_assertion_type" in form
-
-
 CLIENT_FIELDS = {
     "client_id": "client_secret_post: the client's id (optional with private_key_jwt)",
     "client_secret": "client_secret_post: the client's secret",
@@ -119,11 +109,11 @@ async def token(request: Request) -> Response:
     basic = basic_credentials(request)
     context = context_of(request)
     grant_type = form.get("grant_type")
-    if grant_type == "client_credentials" and not asserted(form):
+    if grant_type == "client_credentials" and not asserts(form):
         # Signing and one audit row: all of it on the event loop (no worker thread).
         client = await client_on_the_loop(provider, form, basic)
         return json_answer(await client_credentials_on_the_loop(provider, client, form, context))
-    if grant_type in SHORT and not asserted(form):
+    if grant_type in SHORT and not asserts(form):
         answer = await short_write(
             provider.database,
             lambda transaction: token_response(
@@ -182,7 +172,7 @@ def _revoke(provider: Provider, asked: TokenRequest, context: Context) -> None:
 async def introspect_endpoint(request: Request) -> Response:
     provider = provider_of(request)
     asked = await token_request(request)
-    if asserted(asked.form):  # spent as it is checked: a write, on a worker thread
+    if asserts(asked.form):  # spent as it is checked: a write, on a worker thread
         caller = await in_thread(client_from_request, provider, asked.form, asked.basic)
     else:
         caller = await client_on_the_loop(provider, asked.form, asked.basic)

@@ -159,9 +159,9 @@ class Database:
         if serialize:
             self._write_lock.acquire()
         spares = self._spare_sessions(readonly)
-        session = spares.pop() if spares else (self._reader if readonly else self._writer)()
-        session.info.clear()
-        session.info.update(self.session_info)
+        session = self._fresh(
+            spares.pop() if spares else (self._reader if readonly else self._writer)()
+        )
         try:
             with session:
                 session.begin()
@@ -177,6 +177,13 @@ class Database:
                 self._write_lock.release()
         _committed(session)
 
+    def _fresh(self, session: Session) -> Session:
+        """``session`` (new, or closed and used again) with what every session's ``info``
+        starts with."""
+        session.info.clear()
+        session.info.update(self.session_info)
+        return session
+
     def _spare_sessions(self, readonly: bool) -> list[Session]:
         """This thread's closed sessions of one kind, to use again: making a session costs
         more than a short transaction's statements (measured). A list, for a thread that
@@ -185,13 +192,6 @@ class Database:
         if spares is None:
             spares = self._kept.spares = {True: [], False: []}
         return spares[readonly]
-
-    @property
-    def reads_on_the_loop(self) -> bool:
-        """Whether a prepared single-row read may run on the event loop itself: SQLite's is a
-        local file read of microseconds, and in WAL mode a reader never waits for a writer.
-        PostgreSQL's is a network round trip, made on a worker thread."""
-        return self.is_sqlite
 
     @property
     def writes_at_once(self) -> bool:
@@ -242,8 +242,8 @@ class Database:
     async def read(self, statement: ClauseElement, params: Mapping[str, Any]) -> Any | None:
         """:meth:`first`, for code on the event loop: a SQLite file's read is made at once
         (a local file read of microseconds; in WAL mode a reader never waits for a writer),
-        PostgreSQL's awaited on a connection of the loop's own (:mod:`.loop_connections`) — the loop
-        never waits for the network, and no worker thread is needed.
+        PostgreSQL's awaited on a connection of the loop's own (:mod:`.loop_connections`):
+        the loop never waits for the network, and no worker thread is needed.
 
         >>> import asyncio
         >>> from sqlalchemy import select, literal
@@ -284,8 +284,8 @@ class Database:
             return
         if self._at_once is not None and self._write_lock.acquire(blocking=False):
             try:
-                self._kept_session()  # the thread's kept connection, made if need be
-                compiled.in_autocommit(self._kept.connection.connection.driver_connection, params)
+                driver = self._kept_connection().connection.driver_connection
+                compiled.in_autocommit(driver, params)
                 return
             except OperationalError as error:  # SQLITE_BUSY: another process is writing
                 if "locked" not in str(error):
@@ -354,7 +354,7 @@ class Database:
         (measured: a stall of ~14 ms every few hundred commits, a tenth of a loaded server's
         time). Call it before the first connection is made; nothing for PostgreSQL.
         """
-        self._background_checkpoints = self.is_sqlite and self._own_connections is not None
+        self._background_checkpoints = self._own_connections is not None  # a SQLite file
 
     def checkpoint(self) -> None:
         """Copy what the write-ahead log holds into the SQLite file, without waiting for or
@@ -365,7 +365,7 @@ class Database:
         >>> database = Database(f"sqlite:///{pathlib.Path(tempfile.mkdtemp()) / 'c.db'}")
         >>> database.checkpoint_in_background(); database.upgrade(); database.checkpoint()
         """
-        if not (self.is_sqlite and self._own_connections is not None):
+        if self._own_connections is None:  # not a SQLite file
             return
         with self.raw_connection() as connection:
             try:
@@ -410,10 +410,9 @@ class Database:
             current = set(MigrationContext.configure(connection).get_current_heads())
         return current == self._heads
 
-    def _kept_session(self) -> Session:
-        """This thread's session for :meth:`session_at_once`, bound to its kept connection,
-        both made on first use. A session is closed (emptied) after each transaction and
-        used again: making one costs more than the short write it is for (measured)."""
+    def _kept_connection(self) -> Connection:
+        """This thread's connection for :meth:`session_at_once` and :meth:`write`, with its
+        session, both made on first use."""
         assert self._at_once is not None
         connection: Connection | None = getattr(self._kept, "connection", None)
         if connection is None or connection.closed or connection.invalidated:
@@ -424,10 +423,14 @@ class Database:
                 if spent in self._kept_all:
                     self._kept_all.remove(spent)
                 self._kept_all.append(connection)
-        session: Session = self._kept.session
-        session.info.clear()
-        session.info.update(self.session_info)
-        return session
+        return connection
+
+    def _kept_session(self) -> Session:
+        """This thread's session bound to its kept connection. It is closed (emptied) after
+        each transaction and used again: making one costs more than the short write it is for
+        (measured)."""
+        self._kept_connection()
+        return self._fresh(self._kept.session)
 
     def dispose(self) -> None:
         """Close every pooled connection (and each thread's kept one)."""

@@ -12,7 +12,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Integer, bindparam, func, select, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Integer,
+    LargeBinary,
+    String,
+    bindparam,
+    func,
+    literal_column,
+    select,
+    text,
+)
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -79,6 +91,58 @@ def test_a_broken_connection_fails_one_read_and_is_replaced(postgres: Database) 
 
     first, second = run(postgres, work)
     assert first != second
+
+
+def test_a_refused_statement_keeps_its_connection_and_a_cancelled_one_loses_it(
+    postgres: Database,
+) -> None:
+    async def work() -> tuple[int, int, int]:
+        first = (await postgres.read(PID, {})).pid
+        await postgres.write(ADD, _tenant("acme"))
+        with pytest.raises(IntegrityError):
+            await postgres.write(ADD, _tenant("acme"))
+        after_refusal = (await postgres.read(PID, {})).pid
+        # Cancelled while the server works: what that connection holds next is unknown.
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(postgres.read(SLEEP, {"seconds": 5}), 0.1)
+        return first, after_refusal, (await postgres.read(PID, {})).pid
+
+    first, after_refusal, after_cancel = run(postgres, work)
+    assert after_refusal == first
+    assert after_cancel != first
+
+
+def test_values_come_back_as_sqlalchemys_own_read_gives_them(postgres: Database) -> None:
+    values = select(
+        bindparam("text", type_=String).label("text"),
+        bindparam("number", type_=BigInteger).label("number"),
+        bindparam("flag", type_=Boolean).label("flag"),
+        bindparam("raw", type_=LargeBinary).label("raw"),
+        bindparam("missing", type_=String).label("missing"),
+        bindparam("document", type_=JSON).label("document"),
+        (bindparam("text", type_=String) + literal_column("'%'")).label("percent"),
+        func.now().label("now"),
+    )
+    params = {
+        "text": "é 100% ' \\ $1",
+        "number": 2**40,
+        "flag": True,
+        "raw": bytes(range(256)),
+        "missing": None,
+        "document": {"scope": ["openid", "email"], "n": 1},
+    }
+
+    async def work() -> Any:
+        small = await postgres.read(values, {**params, "number": 7})  # prepared for an int2
+        assert small.number == 7
+        return [await postgres.read(values, params) for _ in range(7)]  # then for an int8
+
+    rows = run(postgres, work)
+    expected = postgres.first(values, params)
+    assert all(row._replace(now=None) == expected._replace(now=None) for row in rows)
+    assert rows[0].text == params["text"] and rows[0].percent == params["text"] + "%"
+    assert rows[0].raw == params["raw"] and rows[0].document == params["document"]
+    assert rows[0].missing is None and rows[0].flag is True and rows[0].number == 2**40
 
 
 def test_a_read_that_finds_every_connection_busy_waits_then_gives_up(tmp_path: Path) -> None:

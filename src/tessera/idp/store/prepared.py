@@ -20,6 +20,7 @@ Row(m=42)
 
 from __future__ import annotations
 
+import re
 from collections import namedtuple
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -35,6 +36,9 @@ if TYPE_CHECKING:
 
 Processor = Callable[[Any], Any]
 M = TypeVar("M")
+
+# A pyformat statement's placeholders (and its escaped percent signs).
+_PYFORMAT = re.compile(r"%\((\w+)\)s|%%")
 
 
 class PreparedStatement:
@@ -59,6 +63,10 @@ class PreparedStatement:
             tuple(expanded.positiontup or ()) if compiled.positional else None
         )
         self._names = tuple(expanded.parameters)
+        # For libpq itself (.loop_connections): the statement with $1, $2…
+        self.numbered: tuple[bytes, tuple[str, ...]] | None = None
+        if dialect.paramstyle == "pyformat":
+            self.numbered = _numbered(self._sql)
         # A literal in the statement is a bind parameter with its value already given.
         self._given = {
             name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required
@@ -106,27 +114,25 @@ class PreparedStatement:
         except self._driver_error as error:
             raise self.raised(error) from None
 
-    def _arguments(self, params: Mapping[str, Any]) -> Any:
+    def _values(self, params: Mapping[str, Any]) -> dict[str, Any]:
         values = {**self._given, **params}
         for name, processor in self._binds.items():
             values[name] = processor(values[name])
+        return values
+
+    def _arguments(self, params: Mapping[str, Any]) -> Any:
+        values = self._values(params)
         # Every parameter the statement names (a missing one is a KeyError here, on either
         # driver), and only those.
         if self._order is None:
             return {name: values[name] for name in self._names}
         return [values[name] for name in self._order]
 
-    async def first_async(self, connection: Any, params: Mapping[str, Any]) -> Any | None:
-        """:meth:`first` on a driver's async connection (psycopg's ``AsyncConnection``, in
-        autocommit: see :mod:`.loop_connections`)."""
-        arguments = self._arguments(params)
-        try:
-            async with connection.cursor() as cursor:
-                await cursor.execute(self._sql, arguments)
-                row = await cursor.fetchone() if self.returns_rows else None
-        except self._driver_error as error:
-            raise self.raised(error) from None
-        return self._shaped(row)
+    def in_order(self, params: Mapping[str, Any], order: tuple[str, ...]) -> list[Any]:
+        """``params`` (through their bind processors) in ``order``: a numbered statement's
+        arguments."""
+        values = self._values(params)
+        return [values[name] for name in order]
 
     def _execute(self, connection: Any, arguments: Any) -> tuple[Any | None, int]:
         cursor = connection.cursor()
@@ -136,9 +142,9 @@ class PreparedStatement:
             changed = int(cursor.rowcount)
         finally:
             cursor.close()
-        return self._shaped(row), changed
+        return self.shaped(row), changed
 
-    def _shaped(self, row: Any) -> Any | None:
+    def shaped(self, row: Any) -> Any | None:
         """A driver's row as a named tuple, each column through its result processor."""
         if row is None:
             return None
@@ -152,6 +158,24 @@ class PreparedStatement:
         """The driver's ``error`` as SQLAlchemy would raise it: callers handle its errors
         (``OperationalError``: the database is away), whatever the driver."""
         return DBAPIError.instance(self._sql, None, error, self._driver_error)
+
+
+def _numbered(sql: str) -> tuple[bytes, tuple[str, ...]]:
+    """A pyformat statement (``%(name)s``, ``%%``) in libpq's numbered form (``$1``, ``%``),
+    with the names of its parameters in number order.
+
+    >>> _numbered("SELECT %(a)s, %(b)s || '%%' WHERE x = %(a)s")
+    (b"SELECT $1, $2 || '%' WHERE x = $1", ('a', 'b'))
+    """
+    order: dict[str, int] = {}
+
+    def numbered(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name is None:
+            return "%"
+        return f"${order.setdefault(name, len(order) + 1)}"
+
+    return _PYFORMAT.sub(numbered, sql).encode(), tuple(order)
 
 
 _DRIVER = "tessera.driver_connection"

@@ -14,7 +14,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,7 +28,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
-from .prepared import PreparedStatement, prepared
+from .group_commit import GroupCommit
+from .prepared import Write, prepared
 
 if TYPE_CHECKING:
     from .loop_connections import LoopConnections
@@ -110,6 +111,7 @@ class Database:
             self._loop_connections = LoopConnections(
                 {**connect_args, "connect_timeout": CONNECT_TIMEOUT}, pool_size, POOL_TIMEOUT
             )
+        self._group_commit: GroupCommit[Write] = GroupCommit(self._commit_writes)
         self._heads: frozenset[str] | None = None
         # What every session's ``info`` starts with (services/audit.py's observer, if any).
         self.session_info: dict[str, Any] = {}
@@ -260,12 +262,12 @@ class Database:
         return await asyncio.get_running_loop().run_in_executor(None, self.first, statement, params)
 
     async def write(self, statement: ClauseElement, params: Mapping[str, Any]) -> None:
-        """One statement in a transaction of its own, committed when this returns, for code
-        on the event loop (a grant whose only write is its audit row): PostgreSQL's awaited on
-        a connection of the loop's own, in autocommit (one round trip, no ORM session); a
-        SQLite file's made at once on the thread's kept connection (SQLite commits a statement
-        outside a transaction by itself), unless another writer holds the lock — then, like
-        anything else, in a transaction on a worker thread.
+        """One statement, committed when this returns, for code on the event loop (a grant
+        whose only write is its audit row). The writes of requests that reach here at the
+        same moment are committed together (:mod:`.group_commit`): PostgreSQL's in one round
+        trip on a connection of the loop's own (no ORM session, no worker thread); a SQLite
+        file's in one transaction on the loop's kept connection, unless another writer holds
+        the lock — then, like anything else, on a worker thread.
 
         >>> import asyncio, pathlib, tempfile
         >>> from sqlalchemy import select
@@ -278,27 +280,28 @@ class Database:
         >>> database.first(select(Tenant.name), {})
         Row(name='Acme')
         """
-        compiled = prepared(statement, self.engine.dialect)
+        await self._group_commit.write((prepared(statement, self.engine.dialect), params))
+
+    async def _commit_writes(self, writes: Sequence[Write]) -> None:
+        """``writes`` in one transaction, all or none (:class:`GroupCommit`'s commit)."""
         if self._loop_connections is not None:
-            await self._loop_connections.run(compiled, params)
+            await self._loop_connections.run_all(writes)
             return
-        if self._at_once is not None and self._write_lock.acquire(blocking=False):
+        if self._at_once is not None:
             try:
-                driver = self._kept_connection().connection.driver_connection
-                compiled.in_autocommit(driver, params)
+                self._write_all(self.session_at_once, writes)
                 return
-            except OperationalError as error:  # SQLITE_BUSY: another process is writing
-                if "locked" not in str(error):
-                    raise
-            finally:
-                self._write_lock.release()
+            except WouldWait:  # raised before anything was written
+                pass
         await asyncio.get_running_loop().run_in_executor(
-            None, self._write_in_session, compiled, params
+            None, self._write_all, self.session, writes
         )
 
-    def _write_in_session(self, compiled: PreparedStatement, params: Mapping[str, Any]) -> None:
-        with self.session() as session:
-            compiled.in_transaction(session, params)
+    @staticmethod
+    def _write_all(transaction: Transaction, writes: Sequence[Write]) -> None:
+        with transaction() as session:
+            for compiled, params in writes:
+                compiled.in_transaction(session, params)
 
     async def close_loop_connections(self) -> None:
         """Close the running loop's connections for :meth:`read` (its app is stopping)."""

@@ -26,8 +26,8 @@ worker threads: an awaited round trip still costs more CPU than a blocking one.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
 
 import psycopg
@@ -36,7 +36,9 @@ from psycopg.adapt import PyFormat, Transformer
 from psycopg.errors import error_from_result
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from .prepared import PreparedStatement
+from .prepared import PreparedStatement, Write
+
+T = TypeVar("T")
 
 
 class LoopConnections:
@@ -52,6 +54,19 @@ class LoopConnections:
     async def run(self, statement: PreparedStatement, params: Mapping[str, Any]) -> Any | None:
         """Run ``statement`` for ``params`` in a transaction of its own: its first row (a
         SELECT, a RETURNING), else ``None``."""
+        return await self._lent(statement, lambda connection: connection.first(statement, params))
+
+    async def run_all(self, writes: Sequence[Write]) -> None:
+        """Run every one of ``writes`` (statement and parameters), in order, in one
+        transaction and one round trip: all are committed, or none (the first refusal is
+        raised)."""
+        await self._lent(writes[0][0], lambda connection: connection.run_all(writes))
+
+    async def _lent(
+        self, statement: PreparedStatement, work: Callable[[_Connection], Awaitable[T]]
+    ) -> T:
+        """``work`` on a connection of the running loop's, lent for it; errors raised as
+        SQLAlchemy would (``statement``'s SQL in them)."""
         loop = asyncio.get_running_loop()
         pool = self._pools.get(loop)
         if pool is None:
@@ -61,7 +76,7 @@ class LoopConnections:
         except psycopg.Error as error:  # could not connect
             raise statement.raised(error) from None
         try:
-            row = await connection.first(statement, params)
+            done = await work(connection)
         except _Refused as refused:  # the server's answer: the connection is fine
             pool.give_back(connection)
             raise statement.raised(refused.error) from None
@@ -72,7 +87,7 @@ class LoopConnections:
             await pool.discard(connection)
             raise
         pool.give_back(connection)
-        return row
+        return done
 
     async def close(self) -> None:
         """Close the running loop's connections (its app is stopping)."""
@@ -105,25 +120,63 @@ class _Connection:
 
     async def first(self, statement: PreparedStatement, params: Mapping[str, Any]) -> Any | None:
         """``statement``'s first row for ``params``, or ``None``."""
-        assert statement.numbered is not None, "a statement compiled for psycopg"
-        sql, order = statement.numbered
         pgconn, transformer = self._pgconn, self._transformer
-        arguments = transformer.dump_sequence(
-            statement.in_order(params, order), [PyFormat.TEXT] * len(order)
-        )
-        types = transformer.types or ()
-        name = self._prepared.get((sql, types))
-        if name is None:
-            name = b"tessera_%d" % len(self._prepared)
-            pgconn.send_prepare(name, sql, types)
+        name, arguments, prepare = self._named(statement, params)
+        if prepare is not None:
+            pgconn.send_prepare(name, *prepare)
             await self._result()
-            self._prepared[sql, types] = name
+            self._prepared[prepare] = name
         pgconn.send_query_prepared(name, arguments)
         result = await self._result()
         if result.ntuples == 0:
             return None
         transformer.set_pgresult(result)
         return statement.shaped(transformer.load_row(0, tuple))
+
+    async def run_all(self, writes: Sequence[Write]) -> None:
+        """``writes`` in one implicit transaction: libpq's pipeline mode, every statement sent
+        before one sync, the server's answers read after it."""
+        pgconn = self._pgconn
+        preparing: dict[tuple[bytes, tuple[int, ...]], bytes] = {}
+        sent: list[tuple[bytes, tuple[int, ...]] | None] = []  # what each command prepared
+        pgconn.enter_pipeline_mode()
+        for statement, params in writes:
+            name, arguments, prepare = self._named(statement, params, preparing)
+            if prepare is not None:
+                preparing[prepare] = name
+                pgconn.send_prepare(name, *prepare)
+                sent.append(prepare)
+            pgconn.send_query_prepared(name, arguments)
+            sent.append(None)
+        pgconn.pipeline_sync()
+        results = await self._pipeline_results(len(sent))
+        pgconn.exit_pipeline_mode()
+        for prepare, result in zip(sent, results, strict=True):
+            if prepare is not None and result.status == pq.ExecStatus.COMMAND_OK:
+                self._prepared[prepare] = preparing[prepare]
+        for result in results:
+            if result.status == pq.ExecStatus.FATAL_ERROR:
+                raise _Refused(error_from_result(result, self.connection.info.encoding))
+
+    def _named(
+        self,
+        statement: PreparedStatement,
+        params: Mapping[str, Any],
+        preparing: Mapping[tuple[bytes, tuple[int, ...]], bytes] | None = None,
+    ) -> tuple[bytes, Sequence[Any], tuple[bytes, tuple[int, ...]] | None]:
+        """The name ``statement`` is prepared by for ``params``' types, its arguments, and
+        the SQL and types to prepare it with if it is not yet (``preparing``: being so)."""
+        assert statement.numbered is not None, "a statement compiled for psycopg"
+        sql, order = statement.numbered
+        transformer = self._transformer
+        arguments = transformer.dump_sequence(
+            statement.in_order(params, order), [PyFormat.TEXT] * len(order)
+        )
+        key = (sql, transformer.types or ())
+        name = self._prepared.get(key) or (preparing or {}).get(key)
+        if name is not None:
+            return name, arguments, None
+        return b"tessera_%d" % (len(self._prepared) + len(preparing or ())), arguments, key
 
     async def _result(self) -> pq.abc.PGresult:
         """The result of what was sent, once the server has answered all of it."""
@@ -141,6 +194,29 @@ class _Connection:
                         raise _Refused(error_from_result(answer, self.connection.info.encoding))
                     return answer
                 answer = answer if answer is not None else result
+            await self._ready(writable=False)
+
+    async def _pipeline_results(self, commands: int) -> list[pq.abc.PGresult]:
+        """The first result of each of ``commands`` sent in pipeline mode, once the sync that
+        ends them has come back."""
+        pgconn = self._pgconn
+        while pgconn.flush():
+            await self._ready(writable=True)
+        results: list[pq.abc.PGresult] = []
+        current: pq.abc.PGresult | None = None
+        while True:
+            pgconn.consume_input()
+            while not pgconn.is_busy():
+                result = pgconn.get_result()
+                if result is None:  # the end of one command's results
+                    if current is not None:
+                        results.append(current)
+                        current = None
+                    continue
+                if result.status == pq.ExecStatus.PIPELINE_SYNC:
+                    assert len(results) == commands, "a result for each command"
+                    return results
+                current = current if current is not None else result
             await self._ready(writable=False)
 
     async def _ready(self, writable: bool) -> None:

@@ -97,14 +97,6 @@ class PreparedStatement:
         except self._driver_error as error:
             raise self.raised(error) from None
 
-    def in_autocommit(self, connection: Any, params: Mapping[str, Any]) -> None:
-        """Run on a driver ``connection`` outside any transaction: the database commits the
-        statement by itself (SQLite with ``isolation_level=None``)."""
-        try:
-            self._execute(connection, self._arguments(params))
-        except self._driver_error as error:
-            raise self.raised(error) from None
-
     def in_transaction(self, session: Session, params: Mapping[str, Any]) -> tuple[Any | None, int]:
         """Run in ``session``'s transaction (begun here if it was not): the first row (for a
         statement with rows) and the number of rows changed."""
@@ -158,6 +150,10 @@ class PreparedStatement:
         """The driver's ``error`` as SQLAlchemy would raise it: callers handle its errors
         (``OperationalError``: the database is away), whatever the driver."""
         return DBAPIError.instance(self._sql, None, error, self._driver_error)
+
+
+# A write to make: a statement and its parameters.
+Write = tuple[PreparedStatement, Mapping[str, Any]]
 
 
 def _numbered(sql: str) -> tuple[bytes, tuple[str, ...]]:

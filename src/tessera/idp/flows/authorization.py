@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
+from typing import Any, cast
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import ClauseElement, Table, and_, bindparam, select
 from sqlalchemy.orm import Session
 
 from tessera import jose
@@ -26,11 +27,21 @@ from ..provider import Provider
 from ..services import consents, sealed_forms
 from ..services.accounts import status_at
 from ..services.authorization_codes import CodeGrant
+from ..services.browser_sessions import joining, touch_due, touching
 from ..services.id_tokens import ID_TOKEN_ALGS, OPENID_SCOPES
 from ..services.pkce import challenge_problem
-from ..services.rbac import access_of
+from ..services.rbac import access_columns, access_from, access_of
 from ..services.redirect_uris import matches
-from ..store.models import ID_LENGTH, NONCE_LENGTH, BrowserSession, Client, User
+from ..store import prepared
+from ..store.models import (
+    ID_LENGTH,
+    NONCE_LENGTH,
+    BrowserSession,
+    Client,
+    Consent,
+    SessionClient,
+    User,
+)
 from .code_grant import user_scope
 from .user_tokens import audience_for
 
@@ -329,10 +340,41 @@ class Person:
     username: str
 
 
-# Read on every SSO hop: a prepared read, outside the request's transaction.
+# Read by signed_in_user: a prepared read, outside the request's transaction.
 _PERSON = select(User.tenant_id, User.username, User.status, User.locked_until).where(
     User.id == bindparam("id")
 )
+_SESSIONS = cast(Table, BrowserSession.__table__)
+_SESSION_COLUMNS = tuple(column.key for column in _SESSIONS.c)
+# An SSO hop's one read: the browser session its cookie names, the session's user, and whether
+# the client took part in the session already; for a third-party client, the person's consent
+# to it and their access too.
+_HOP = (
+    select(
+        *_SESSIONS.c,
+        User.tenant_id.label("user_tenant_id"),
+        User.username,
+        User.status,
+        User.locked_until,
+        SessionClient.first_at.is_not(None).label("joined"),
+    )
+    .select_from(_SESSIONS)
+    .join(User, User.id == _SESSIONS.c.user_id)
+    .outerjoin(
+        SessionClient,
+        and_(
+            SessionClient.session_id == _SESSIONS.c.id,
+            SessionClient.client_id == bindparam("client"),
+        ),
+    )
+    .where(_SESSIONS.c.token_hash == bindparam("digest"))
+)
+_ROLE_NAMES, _PERMISSIONS = access_columns(User.id)
+_HOP_THIRD_PARTY = _HOP.add_columns(
+    Consent.scope.label("consented"),
+    _ROLE_NAMES.label("role_names"),
+    _PERMISSIONS.label("permissions"),
+).outerjoin(Consent, and_(Consent.user_id == User.id, Consent.client_id == bindparam("client")))
 
 
 def signed_in_user(
@@ -343,9 +385,22 @@ def signed_in_user(
     if row is None or row.tenant_id != client.tenant_id:
         return None
     found = provider.database.first(_PERSON, {"id": row.user_id})
-    if found is None or status_at(found.status, found.locked_until, now) != "active":
+    if found is None:
         return None
-    return row, Person(row.user_id, found.tenant_id, found.username)
+    return _signed_in(row, found.tenant_id, found.username, found.status, found.locked_until, now)
+
+
+def _signed_in(
+    row: BrowserSession,
+    tenant_id: str,
+    username: str,
+    status: str,
+    locked_until: int | None,
+    now: int,
+) -> tuple[BrowserSession, Person] | None:
+    if status_at(status, locked_until, now) != "active":
+        return None
+    return row, Person(row.user_id, tenant_id, username)
 
 
 def next_step(
@@ -361,21 +416,15 @@ def next_step(
     ``consented``, the person has just allowed what is asked (remembered here). ``prompt=none``
     refuses what would need a page (``login_required``, ``consent_required``)."""
     current = signed_in_user(provider, asked.client, row, now)
-    why = _sign_in_due(asked, current, now)
-    if why is not None:
-        if "none" in asked.prompt:
-            raise asked.refuse("login_required", why or "the person is not signed in")
-        return SignInNeeded(why)
+    sign_in = _sign_in_step(asked, current, now)
+    if sign_in is not None:
+        return sign_in
     assert current is not None
     row, user = current
-    if asked.client.first_party and not consented:
-        # Nothing to show the person: the code carries what was asked, and its redemption
-        # keeps of it what the user's roles permit then (code_grant.user_scope).
-        scope = asked.scope
-    else:
-        scope = user_scope(asked.scope, access_of(session, user.id).permissions)
-    if not scope:
-        raise asked.refuse("invalid_scope", "none of the requested scopes is permitted")
+    # A first-party client shows the person nothing: the code carries what was asked, and
+    # its redemption keeps of it what the user's roles permit then (code_grant.user_scope).
+    asks_nothing = asked.client.first_party and not consented
+    scope = _scope(asked, None if asks_nothing else access_of(session, user.id).permissions)
     if consented:
         consents.remember(
             session,
@@ -387,13 +436,91 @@ def next_step(
         )
     elif not asked.client.first_party:
         remembered = consents.remembered(session, user.id, asked.client.id)
-        if "consent" in asked.prompt and asked.signed_in != row.id:
-            remembered = None
-        if consents.needs_asking(scope, remembered):
-            if "none" in asked.prompt:
-                raise asked.refuse("consent_required", "the application needs your consent")
-            return ConsentNeeded(user, row.id, scope)
+        consent = _consent_step(asked, row, user, scope, remembered)
+        if consent is not None:
+            return consent
     return Granted(grant(provider, session, asked, row, scope, now))
+
+
+async def sso_hop(provider: Provider, asked: Asked, cookie: str | None, now: int) -> Next:
+    """:func:`next_step` for a request that brings no form, only the browser's session
+    ``cookie`` (``/oauth2/authorize`` itself), on the event loop: one read (:data:`_HOP`),
+    the same decisions, and the code with the session's notes written in one transaction
+    (``Database.write_all``) — nothing when the request goes on to a page or is refused."""
+    database = provider.database
+    third_party = not asked.client.first_party
+    digest = provider.sessions.digest(cookie)
+    found = None
+    if digest is not None:
+        found = await database.read(
+            _HOP_THIRD_PARTY if third_party else _HOP,
+            {"digest": digest, "client": asked.client.id},
+        )
+    writes: list[tuple[ClauseElement, dict[str, Any]]] = []
+    current = None
+    if found is not None:
+        row = prepared.detached(BrowserSession, found, _SESSION_COLUMNS)
+        if provider.sessions.alive(row, now):
+            if touch_due(row, now):
+                writes.append(touching(row, now=now))
+            if row.tenant_id == asked.client.tenant_id:
+                current = _signed_in(
+                    row, found.user_tenant_id, found.username, found.status, found.locked_until, now
+                )
+    step: Next | None = _sign_in_step(asked, current, now)
+    if step is None:
+        assert current is not None and found is not None
+        row, user = current
+        permissions = access_from(found.role_names, found.permissions) if third_party else None
+        scope = _scope(asked, None if permissions is None else permissions.permissions)
+        if third_party:
+            step = _consent_step(asked, row, user, scope, found.consented)
+        if step is None:
+            code, stored = provider.codes.issuing(_code_grant(asked, row, scope), now=now)
+            writes.append(stored)
+            if not found.joined:
+                dialect = database.engine.dialect.name
+                writes.append(joining(row, asked.client.id, now=now, dialect=dialect))
+            step = Granted(answer_params(provider, asked.back, {"code": code}))
+    if writes:
+        await database.write_all(writes)
+    return step
+
+
+def _sign_in_step(
+    asked: Asked, current: tuple[BrowserSession, Person] | None, now: int
+) -> SignInNeeded | None:
+    why = _sign_in_due(asked, current, now)
+    if why is None:
+        return None
+    if "none" in asked.prompt:
+        raise asked.refuse("login_required", why or "the person is not signed in")
+    return SignInNeeded(why)
+
+
+def _scope(asked: Asked, permissions: frozenset[str] | None) -> tuple[str, ...]:
+    """What the code carries of the asked scope: all of it, or (``permissions``) what the
+    user's roles permit."""
+    scope = asked.scope if permissions is None else user_scope(asked.scope, permissions)
+    if not scope:
+        raise asked.refuse("invalid_scope", "none of the requested scopes is permitted")
+    return scope
+
+
+def _consent_step(
+    asked: Asked,
+    row: BrowserSession,
+    user: Person,
+    scope: tuple[str, ...],
+    remembered: str | None,
+) -> ConsentNeeded | None:
+    if "consent" in asked.prompt and asked.signed_in != row.id:
+        remembered = None
+    if not consents.needs_asking(scope, remembered):
+        return None
+    if "none" in asked.prompt:
+        raise asked.refuse("consent_required", "the application needs your consent")
+    return ConsentNeeded(user, row.id, scope)
 
 
 def _sign_in_due(
@@ -429,26 +556,26 @@ def grant(
 ) -> dict[str, str]:
     """Issue the code of ``asked`` for the session ``row``'s user; the answer's parameters.
     The client is noted as part of the session (its logout will be told)."""
-    code = provider.codes.issue(
-        session,
-        CodeGrant(
-            tenant_id=row.tenant_id,
-            client_id=asked.client.id,
-            user_id=row.user_id,
-            redirect_uri=asked.back.redirect_uri,
-            scope=" ".join(scope),
-            code_challenge=asked.code_challenge,
-            auth_time=row.auth_time,
-            amr=row.amr,
-            acr=row.acr,
-            nonce=asked.nonce,
-            resource=asked.resource,
-            session_id=row.id,
-        ),
-        now=now,
-    )
+    code = provider.codes.issue(session, _code_grant(asked, row, scope), now=now)
     provider.sessions.joined(session, row, asked.client.id, now=now)
     return answer_params(provider, asked.back, {"code": code})
+
+
+def _code_grant(asked: Asked, row: BrowserSession, scope: tuple[str, ...]) -> CodeGrant:
+    return CodeGrant(
+        tenant_id=row.tenant_id,
+        client_id=asked.client.id,
+        user_id=row.user_id,
+        redirect_uri=asked.back.redirect_uri,
+        scope=" ".join(scope),
+        code_challenge=asked.code_challenge,
+        auth_time=row.auth_time,
+        amr=row.amr,
+        acr=row.acr,
+        nonce=asked.nonce,
+        resource=asked.resource,
+        session_id=row.id,
+    )
 
 
 def answer_params(provider: Provider, back: Back, params: dict[str, str]) -> dict[str, str]:

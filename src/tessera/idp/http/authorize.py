@@ -14,7 +14,6 @@ import re
 from base64 import b64encode
 from collections.abc import Callable
 from dataclasses import replace
-from functools import partial
 from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Request
@@ -35,6 +34,7 @@ from ..flows.authorization import (
     next_step,
     read_request,
     signed_in_user,
+    sso_hop,
     unseal,
 )
 from ..flows.sign_in import (
@@ -46,9 +46,8 @@ from ..flows.sign_in import (
 )
 from ..services.audit import record
 from ..services.refresh import Refused
-from ..store.database import Transaction
-from ..store.models import Client, Tenant
-from ..threads import in_thread, short_write
+from ..store.models import ID_LENGTH, Client, Tenant
+from ..threads import in_thread
 from .oauth import form_body, query_parameters
 from .page_forms import (
     Exchange,
@@ -102,10 +101,7 @@ PARAMETERS = {
 )
 async def authorize_endpoint(request: Request) -> Response:
     params, repeated = parameters(request.url.query)
-    exchange = exchange_of(request)
-    # The SSO hop's whole work is two reads and two short inserts.
-    hop = partial(_authorize, exchange, params, repeated)
-    return await short_write(exchange.provider.database, hop)
+    return await _authorize(exchange_of(request), params, repeated)
 
 
 @router.post(
@@ -117,30 +113,33 @@ async def authorize_form_endpoint(request: Request) -> Response:
     if not is_form(request):
         return error_page("the request must be a form", 415)
     params, repeated = parameters((await request.body()).decode("utf-8", "replace"))
-    exchange = exchange_of(request)
-    return await in_thread(
-        _authorize, exchange, params, repeated, exchange.provider.database.session
-    )
+    return await _authorize(exchange_of(request), params, repeated)
 
 
-def _authorize(
-    exchange: Exchange,
-    params: dict[str, str],
-    repeated: frozenset[str],
-    transaction: Transaction,
+async def _authorize(
+    exchange: Exchange, params: dict[str, str], repeated: frozenset[str]
 ) -> Response:
+    """An authorization request, on the event loop (an SSO hop is one read and one write,
+    both awaited); a page it leads to is made on a worker thread (it reads the tenant)."""
     provider, now = exchange.provider, exchange.now
-    with transaction() as session:
-        try:
-            asked = read_request(provider, params, repeated, now)
-            row = provider.sessions.current(session, exchange.browser.session_cookie, now=now)
-            return _show(
-                exchange, session, asked, next_step(provider, session, asked, row, now=now)
-            )
-        except BadAuthorizationRequest as error:
-            return error_page(str(error))
-        except AuthorizationError as error:
-            return _send_error(exchange, error)
+    client_id = params.get("client_id")
+    if client_id and len(client_id) <= ID_LENGTH:  # read_request finds it in memory then
+        await provider.clients.read(provider.database, client_id)
+    try:
+        asked = read_request(provider, params, repeated, now)
+        step = await sso_hop(provider, asked, exchange.browser.session_cookie, now)
+    except BadAuthorizationRequest as error:
+        return error_page(str(error))
+    except AuthorizationError as error:
+        return _send_error(exchange, error)
+    if isinstance(step, Granted):
+        return _send_back(exchange, asked.back, step.answer)
+    return await in_thread(_page_of_step, exchange, asked, step)
+
+
+def _page_of_step(exchange: Exchange, asked: Asked, step: Next) -> Response:
+    with exchange.provider.database.session(readonly=True) as session:
+        return _show(exchange, session, asked, step)
 
 
 @router.post("/sign-in", include_in_schema=False)

@@ -11,9 +11,9 @@ the caller revokes it (RFC 6749 §4.1.2).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, update
+from sqlalchemy import ClauseElement, Table, bindparam, update
 from sqlalchemy.orm import Session
 
 from ..config import Settings
@@ -86,9 +86,17 @@ class AuthorizationCodes:
 
     def issue(self, session: Session, grant: CodeGrant, *, now: int) -> str:
         """A new code for ``grant`` (in clear, for the redirect; only its hash is stored)."""
+        code, (statement, values) = self.issuing(grant, now=now)
+        prepared.run(session, statement, values)
+        return code
+
+    def issuing(
+        self, grant: CodeGrant, *, now: int
+    ) -> tuple[str, tuple[ClauseElement, dict[str, Any]]]:
+        """A new code for ``grant``, and the statement that stores it (its hash), for a caller
+        that writes it itself (``Database.write_all``)."""
         code = new_secret()
-        prepared.run(
-            session,
+        return code, (
             _INSERT,
             {
                 "code_hash": self.digest(code),
@@ -111,7 +119,6 @@ class AuthorizationCodes:
                 "access_jti": None,
             },
         )
-        return code
 
     def redeem(
         self,

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import ClauseElement, Table, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -39,6 +39,11 @@ _BY_HASH = select(_SESSIONS).where(_SESSIONS.c.token_hash == bindparam("digest")
 _SESSION_CLIENTS = cast(Table, SessionClient.__table__)
 _JOIN_SQLITE = sqlite_insert(_SESSION_CLIENTS).on_conflict_do_nothing()
 _JOIN_POSTGRESQL = postgresql_insert(_SESSION_CLIENTS).on_conflict_do_nothing()
+_TOUCH = (
+    update(_SESSIONS)
+    .where(_SESSIONS.c.id == bindparam("id"))
+    .values(last_seen_at=bindparam("last_seen_at"))
+)
 
 
 def cookie_name(issuer: str) -> str:
@@ -92,11 +97,18 @@ class BrowserSessions:
         session.flush()
         return Started(row, cookie)
 
-    def current(self, session: Session, cookie: str | None, *, now: int) -> BrowserSession | None:
-        """The live session ``cookie`` names (its last use noted), or ``None``."""
+    def digest(self, cookie: str | None) -> str | None:
+        """The keyed hash the session ``cookie`` names is stored under (``None``: no cookie,
+        or none of ours)."""
         if not cookie or len(cookie) > MAX_COOKIE_LENGTH:
             return None
-        digest = self._master.keyed_hash(PURPOSE, cookie)
+        return self._master.keyed_hash(PURPOSE, cookie)
+
+    def current(self, session: Session, cookie: str | None, *, now: int) -> BrowserSession | None:
+        """The live session ``cookie`` names (its last use noted), or ``None``."""
+        digest = self.digest(cookie)
+        if digest is None:
+            return None
         found = self._database.first(_BY_HASH, {"digest": digest})
         if found is None:
             return None
@@ -106,7 +118,7 @@ class BrowserSessions:
         row = prepared.detached(BrowserSession, found)
         if not self.alive(row, now):
             return None
-        if now - row.last_seen_at >= TOUCH_EVERY:
+        if touch_due(row, now):
             _set(session, row, last_seen_at=now)
         return row
 
@@ -117,12 +129,8 @@ class BrowserSessions:
     def joined(self, session: Session, row: BrowserSession, client_id: str, *, now: int) -> None:
         """Note that ``client_id`` took part in the session ``row`` (its logout will tell the
         client): one statement, a no-op when it is noted already."""
-        postgres = session.get_bind().dialect.name == "postgresql"
-        prepared.run(
-            session,
-            _JOIN_POSTGRESQL if postgres else _JOIN_SQLITE,
-            {"session_id": row.id, "client_id": client_id, "first_at": now},
-        )
+        dialect = session.get_bind().dialect.name
+        prepared.run(session, *joining(row, client_id, now=now, dialect=dialect))
 
     def end(self, session: Session, row: BrowserSession, *, now: int) -> None:
         """Log this session out."""
@@ -142,6 +150,29 @@ class BrowserSessions:
             row.ended_at = now
         session.flush()
         return rows
+
+
+def touch_due(row: BrowserSession, now: int) -> bool:
+    """Whether a use of ``row`` at ``now`` is to be written (at most every ``TOUCH_EVERY``
+    seconds)."""
+    return now - row.last_seen_at >= TOUCH_EVERY
+
+
+def touching(row: BrowserSession, *, now: int) -> tuple[ClauseElement, dict[str, Any]]:
+    """The statement that notes a use of ``row`` at ``now`` (``Database.write_all``)."""
+    return _TOUCH, {"id": row.id, "last_seen_at": now}
+
+
+def joining(
+    row: BrowserSession, client_id: str, *, now: int, dialect: str
+) -> tuple[ClauseElement, dict[str, Any]]:
+    """The statement that notes ``client_id`` in the session ``row`` (a no-op when it is
+    noted already), for the database whose dialect is named ``dialect``."""
+    return _JOIN_POSTGRESQL if dialect == "postgresql" else _JOIN_SQLITE, {
+        "session_id": row.id,
+        "client_id": client_id,
+        "first_at": now,
+    }
 
 
 def _set(session: Session, row: BrowserSession, **values: int) -> None:

@@ -111,7 +111,7 @@ class Database:
             self._loop_connections = LoopConnections(
                 {**connect_args, "connect_timeout": CONNECT_TIMEOUT}, pool_size, POOL_TIMEOUT
             )
-        self._group_commit: GroupCommit[Write] = GroupCommit(self._commit_writes)
+        self._group_commit: GroupCommit[Sequence[Write]] = GroupCommit(self._commit_writes)
         self._heads: frozenset[str] | None = None
         # What every session's ``info`` starts with (services/audit.py's observer, if any).
         self.session_info: dict[str, Any] = {}
@@ -263,11 +263,7 @@ class Database:
 
     async def write(self, statement: ClauseElement, params: Mapping[str, Any]) -> None:
         """One statement, committed when this returns, for code on the event loop (a grant
-        whose only write is its audit row). The writes of requests that reach here at the
-        same moment are committed together (:mod:`.group_commit`): PostgreSQL's in one round
-        trip on a connection of the loop's own (no ORM session, no worker thread); a SQLite
-        file's in one transaction on the loop's kept connection, unless another writer holds
-        the lock — then, like anything else, on a worker thread.
+        whose only write is its audit row): :meth:`write_all` of one.
 
         >>> import asyncio, pathlib, tempfile
         >>> from sqlalchemy import select
@@ -280,10 +276,27 @@ class Database:
         >>> database.first(select(Tenant.name), {})
         Row(name='Acme')
         """
-        await self._group_commit.write((prepared(statement, self.engine.dialect), params))
+        await self.write_all([(statement, params)])
 
-    async def _commit_writes(self, writes: Sequence[Write]) -> None:
-        """``writes`` in one transaction, all or none (:class:`GroupCommit`'s commit)."""
+    async def write_all(
+        self, statements: Sequence[tuple[ClauseElement, Mapping[str, Any]]]
+    ) -> None:
+        """``statements`` (each with its parameters) in one transaction, committed when this
+        returns, for code on the event loop (an SSO hop's code and its session's note). The
+        writes of requests that reach here at the same moment are committed together
+        (:mod:`.group_commit`): PostgreSQL's in one round trip on a connection of the loop's
+        own (no ORM session, no worker thread); a SQLite file's in one transaction on the
+        loop's kept connection, unless another writer holds the lock — then, like anything
+        else, on a worker thread. If one request's writes fail, the others' are committed."""
+        dialect = self.engine.dialect
+        await self._group_commit.write(
+            [(prepared(statement, dialect), params) for statement, params in statements]
+        )
+
+    async def _commit_writes(self, groups: Sequence[Sequence[Write]]) -> None:
+        """Every write of ``groups`` in one transaction, all or none (:class:`GroupCommit`'s
+        commit)."""
+        writes = [write for group in groups for write in group]
         if self._loop_connections is not None:
             await self._loop_connections.run_all(writes)
             return

@@ -49,10 +49,8 @@ def _signed_in(provider: Provider, user: User) -> Started:
         return provider.sessions.start(session, user, amr=("pwd",), now=NOW)
 
 
-def _hop(
-    provider: Provider, client: Registered, cookie: str, now: int, **extra: str
-) -> Next | AuthorizationError:
-    params = {
+def _params(client: Registered, **extra: str) -> dict[str, str]:
+    return {
         "response_type": "code",
         "client_id": client.id,
         "redirect_uri": REDIRECT,
@@ -62,9 +60,13 @@ def _hop(
         **extra,
     }
 
+
+def _hop(
+    provider: Provider, client: Registered, cookie: str, now: int, **extra: str
+) -> Next | AuthorizationError:
     async def hop() -> Next:
         try:
-            asked = read_request(provider, params, frozenset(), now)
+            asked = read_request(provider, _params(client, **extra), frozenset(), now)
             return await sso_hop(provider, asked, cookie, now)
         finally:
             await provider.database.close_loop_connections()
@@ -158,14 +160,7 @@ def test_hops_at_the_same_moment_each_get_their_own_code(provider: Provider, ten
     hops = 8
     client = _client(provider, tenant, first_party=True)
     started = _signed_in(provider, add_user(provider, tenant))
-    params = {
-        "response_type": "code",
-        "client_id": client.id,
-        "redirect_uri": REDIRECT,
-        "scope": "openid read",
-        "code_challenge": challenge_of("v" * 43),
-        "code_challenge_method": "S256",
-    }
+    params = _params(client, scope="openid read")
 
     async def together() -> list[Next]:
         asked = read_request(provider, params, frozenset(), NOW + 1)

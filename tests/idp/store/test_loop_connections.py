@@ -5,6 +5,7 @@ app; SQLite's at once, or on a worker thread when another writer holds the lock.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -143,6 +144,25 @@ def test_values_come_back_as_sqlalchemys_own_read_gives_them(postgres: Database)
     assert rows[0].text == params["text"] and rows[0].percent == params["text"] + "%"
     assert rows[0].raw == params["raw"] and rows[0].document == params["document"]
     assert rows[0].missing is None and rows[0].flag is True and rows[0].number == 2**40
+
+
+def test_a_connection_the_server_ends_while_idle_is_noticed_and_never_used(
+    postgres: Database,
+) -> None:
+    async def work() -> tuple[int, int, int]:
+        with postgres.engine.connect():  # the pooled connection that ends the other one
+            descriptors = len(os.listdir("/proc/self/fd"))
+        first = (await postgres.read(PID, {})).pid
+        with postgres.engine.connect() as other:
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+        await asyncio.sleep(0.2)  # the loop hears the server's goodbye
+        second = (await postgres.read(PID, {})).pid  # no error: a new connection
+        await postgres.close_loop_connections()
+        return first, second, len(os.listdir("/proc/self/fd")) - descriptors
+
+    first, second, descriptors_left = run(postgres, work)
+    assert second != first
+    assert descriptors_left == 0  # every socket (and its watched duplicate) closed
 
 
 def test_a_read_that_finds_every_connection_busy_waits_then_gives_up(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ worker threads: an awaited round trip still costs more CPU than a blocking one.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
@@ -104,7 +105,12 @@ class _Refused(Exception):
 
 
 class _Connection:
-    """A libpq connection of the loop's, and the statements prepared on it."""
+    """A libpq connection of the loop's, and the statements prepared on it.
+
+    Its socket is watched by the loop for as long as the connection is kept, not for each
+    answer (watching and unwatching cost two system calls a round trip, 12 µs measured): a
+    duplicate of it, since libpq closes its own descriptor when the connection fails, and the
+    loop must never watch a descriptor that is closed (or, worse, reused)."""
 
     def __init__(self, connection: AsyncConnection[Any]) -> None:
         self.connection = connection
@@ -113,10 +119,36 @@ class _Connection:
         # A statement is prepared once per connection and per types of its arguments (an
         # int is sent as int2, int4 or int8 by its size), as psycopg's cursors do.
         self._prepared: dict[tuple[bytes, tuple[int, ...]], bytes] = {}
+        self._loop = asyncio.get_running_loop()
+        self._socket = os.dup(self._pgconn.socket)
+        self._answer: asyncio.Future[None] | None = None  # what an awaited answer waits on
+        self._failed = False
+        self._loop.add_reader(self._socket, self._readable)
 
     @property
     def closed(self) -> bool:
-        return self.connection.closed
+        return self._failed or self.connection.closed
+
+    async def close(self) -> None:
+        if not self._failed:
+            self._loop.remove_reader(self._socket)
+        os.close(self._socket)
+        await self.connection.close()
+
+    def _readable(self) -> None:
+        answer, self._answer = self._answer, None
+        if answer is not None:
+            if not answer.done():
+                answer.set_result(None)
+            return
+        # Nothing is awaited: the server sent something unasked (a notice, or its goodbye
+        # before it closes the connection). Read it; a connection that failed is closed
+        # when it is next taken, and no longer watched.
+        try:
+            self._pgconn.consume_input()
+        except psycopg.Error:
+            self._failed = True
+            self._loop.remove_reader(self._socket)
 
     async def first(self, statement: PreparedStatement, params: Mapping[str, Any]) -> Any | None:
         """``statement``'s first row for ``params``, or ``None``."""
@@ -220,20 +252,21 @@ class _Connection:
             await self._ready(writable=False)
 
     async def _ready(self, writable: bool) -> None:
-        loop = asyncio.get_running_loop()
-        socket = self._pgconn.socket
-        ready = loop.create_future()
-        if writable:
-            loop.add_writer(socket, _wake, ready)
-        else:
-            loop.add_reader(socket, _wake, ready)
+        if self._failed:
+            raise psycopg.OperationalError("the connection failed")
+        if not writable:
+            self._answer = self._loop.create_future()
+            try:
+                await self._answer
+            finally:
+                self._answer = None
+            return
+        ready = self._loop.create_future()
+        self._loop.add_writer(self._socket, _wake, ready)
         try:
             await ready
         finally:
-            if writable:
-                loop.remove_writer(socket)
-            else:
-                loop.remove_reader(socket)
+            self._loop.remove_writer(self._socket)
 
 
 def _wake(ready: asyncio.Future[None]) -> None:
@@ -257,11 +290,12 @@ class _Pool:
                 raise PoolTimeout("every connection on the loop is busy") from None
         else:  # a free slot: taken without suspending (wait_for would make a task)
             await self._slots.acquire()
-        while self._idle:
-            idle = self._idle.pop()
-            if not idle.closed:
-                return idle
         try:
+            while self._idle:
+                idle = self._idle.pop()
+                if not idle.closed:
+                    return idle
+                await idle.close()
             return _Connection(await AsyncConnection.connect(**self._connect_args))
         except BaseException:
             self._slots.release()
@@ -273,9 +307,9 @@ class _Pool:
 
     async def discard(self, connection: _Connection) -> None:
         self._slots.release()
-        await connection.connection.close()
+        await connection.close()
 
     async def close(self) -> None:
         idle, self._idle = self._idle, []
         for connection in idle:
-            await connection.connection.close()
+            await connection.close()

@@ -1,12 +1,14 @@
 """PostgreSQL statements of the hot endpoints awaited on the event loop, on connections of the
-loop's own: one-row reads (UserInfo's claims and revocation, introspection's revocation, a
-client on a cache miss) and one-statement writes (a client_credentials grant's audit row).
+loop's own: one-row reads (UserInfo's claims and revocation, introspection's revocation, an
+SSO hop's session, a client on a cache miss) and the group commits of the writes requests make
+there (client_credentials grants' audit rows, SSO hops' codes: :mod:`.group_commit`), each
+group one transaction sent in one round trip (libpq's pipeline mode).
 
 Made on a worker thread, such a statement costs the hand-off there and back (43–65 µs of CPU
 on uvloop, measured) and an ORM session or a pooled connection's checkout; made on the loop
 with a blocking driver it would stall every other request for the round trip. Here it is
-awaited, in autocommit (one statement, one round trip, its own transaction), a few
-connections per event loop, made when first needed and kept while they work.
+awaited, in autocommit (a read is its own transaction), a few connections per event loop, made
+when first needed and kept while they work.
 
 psycopg's ``AsyncConnection`` makes the connection (hosts, authentication, timeouts); the
 statements go to its libpq connection itself (``psycopg.pq``): each prepared once per

@@ -5,14 +5,17 @@ what it gave; every refusal is invalid_grant and writes what it must."""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tessera import jose
 from tessera.idp.errors import OAuthError
-from tessera.idp.flows.grants import token_response
+from tessera.idp.flows.client_auth import client_on_the_loop
+from tessera.idp.flows.grants import code_grant_on_the_loop, token_response
 from tessera.idp.http.answers import oauth_status
 from tessera.idp.provider import Provider
 from tessera.idp.services.audit import Context
@@ -74,6 +77,23 @@ def code_for(provider: Provider, client: Registered, user: User, scope: str = "o
         return provider.codes.issue(session, grant, now=int(time.time()))
 
 
+@pytest.fixture(autouse=True, params=["thread", "loop"])
+def path(request: pytest.FixtureRequest, provider: Provider) -> Iterator[str]:
+    """Every test of this module twice: through ``token_response`` (a worker thread's
+    transaction), and as the token endpoint redeems a code — on the event loop
+    (``code_grant_on_the_loop``, once the ID tokens' key exists), handing to
+    ``token_response`` what it does not redeem."""
+    global PATH
+    PATH = request.param
+    if PATH == "loop":
+        provider.keyring.signing_key(alg="RS256")
+    yield PATH
+    PATH = "thread"
+
+
+PATH = "thread"
+
+
 def redeem(provider: Provider, client: Registered, issued: str, **form: str) -> dict[str, Any]:
     fields = {
         "grant_type": "authorization_code",
@@ -82,9 +102,23 @@ def redeem(provider: Provider, client: Registered, issued: str, **form: str) -> 
         "code_verifier": VERIFIER,
         **form,
     }
-    if client.secret is None:
-        return token_response(provider, {**fields, "client_id": client.id}, None, CONTEXT)
-    return token_response(provider, fields, client.basic, CONTEXT)
+    basic = client.basic if client.secret is not None else None
+    if basic is None:
+        fields["client_id"] = client.id
+    if PATH == "thread":
+        return token_response(provider, fields, basic, CONTEXT)
+
+    async def on_the_loop() -> dict[str, Any]:
+        try:
+            found = await client_on_the_loop(provider, fields, basic)
+            answer = await code_grant_on_the_loop(provider, found, fields, CONTEXT)
+            return (
+                answer if answer is not None else token_response(provider, fields, basic, CONTEXT)
+            )
+        finally:
+            await provider.database.close_loop_connections()
+
+    return asyncio.run(on_the_loop())
 
 
 def refused(provider: Provider, client: Registered, issued: str, **form: str) -> OAuthError:

@@ -94,24 +94,20 @@ def test_postgresql_commits_the_writes_of_one_moment_in_one_transaction(tmp_path
 def test_a_group_is_one_commit_and_a_cancelled_writer_leaves_the_others_done() -> None:
     commits: list[list[int]] = []
 
-    async def commit(writes: Sequence[int]) -> None:
+    async def commit(writes: Sequence[int]) -> list[int]:
         await asyncio.sleep(0.01)
         commits.append(list(writes))
+        return [-write for write in writes]
 
     async def work() -> list[Any]:
-        group: GroupCommit[int] = GroupCommit(commit)
+        group: GroupCommit[int, int] = GroupCommit(commit)
         writers = [asyncio.ensure_future(group.write(n)) for n in range(4)]
         await asyncio.sleep(0)  # every writer has joined; the commit is under way
         writers[1].cancel()
         outcomes = await asyncio.gather(*writers, return_exceptions=True)
-        await group.write(9)  # the next moment: a commit of its own
-        return outcomes
+        return [*outcomes, await group.write(9)]  # the next moment: a commit of its own
 
     outcomes = asyncio.run(work())
     assert commits == [[0, 1, 2, 3], [9]]
-    assert [type(outcome).__name__ for outcome in outcomes] == [
-        "NoneType",
-        "CancelledError",
-        "NoneType",
-        "NoneType",
-    ]
+    assert outcomes[0] == 0 and outcomes[2:] == [-2, -3, -9]  # what each write did
+    assert type(outcomes[1]).__name__ == "CancelledError"

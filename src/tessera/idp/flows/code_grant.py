@@ -9,20 +9,27 @@ access token. The refusal is returned, not raised, so that revocation commits.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import ClauseElement, Insert, Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
+from ..errors import invalid_request
 from ..provider import Provider
 from ..services.accounts import status_at
-from ..services.audit import Context, record
-from ..services.authorization_codes import CodeRefused
+from ..services.audit import INSERT as AUDIT_INSERT
+from ..services.audit import Context, heard, record
+from ..services.audit import row as audit_row
+from ..services.authorization_codes import MAX_CODE_LENGTH, CodeRefused
 from ..services.id_tokens import OPENID_SCOPES, SignIn
+from ..services.pkce import verifies
 from ..services.rbac import Access, access_columns, access_from, permitted_scope
 from ..services.refresh import Refused
+from ..store import prepared
 from ..store.models import AuthorizationCode, Client, RefreshFamily, User
-from .user_tokens import Someone, audience_for, user_tokens
+from .user_tokens import Someone, UserTokens, audience_for, user_tokens
 
 # The user a code was issued for, and their roles now: one prepared read, outside the
 # redemption's transaction (it is on every code redemption's path).
@@ -94,11 +101,29 @@ def _tokens(
     context: Context,
     now: int,
 ) -> dict[str, Any]:
+    minted, scope = _minted(provider, client, user, access, code, now, session)
+    prepared.run_all(session, minted.writes)
+    provider.codes.issued(session, code, family_id=minted.family_id, jti=minted.jti)
+    record(session, "token.issued", context=context, **_issued(client, user, minted, scope))
+    return minted.answer
+
+
+def _minted(
+    provider: Provider,
+    client: Client,
+    user: Someone,
+    access: Access,
+    code: AuthorizationCode,
+    now: int,
+    session: Session | None,
+) -> tuple[UserTokens, tuple[str, ...]]:
+    """The tokens ``code`` gives now (the answer with its ID token, and the refresh family's
+    statements), and their scope. ``session``: the transaction a first key of the ID token's
+    algorithm may be made in (none: the caller knows there is one)."""
     scope = user_scope(tuple(code.scope.split()), access.permissions)
     amr = tuple(code.amr.split())
     minted = user_tokens(
         provider,
-        session,
         client,
         user,
         access,
@@ -110,10 +135,9 @@ def _tokens(
         refresh="offline_access" in scope or "refresh_token" in client.grant_types.split(),
         session_id=code.session_id,
     )
-    answer = minted.answer
     if "openid" in scope:
         sign_in = SignIn(user.id, code.auth_time, amr, code.acr, code.session_id)
-        answer["id_token"] = provider.id_tokens.issue(
+        minted.answer["id_token"] = provider.id_tokens.issue(
             sign_in,
             client_id=client.id,
             alg=client.id_token_signed_response_alg,
@@ -122,22 +146,133 @@ def _tokens(
             now=now,
             session=session,
         )
-    provider.codes.issued(session, code, family_id=minted.family_id, jti=minted.jti)
-    record(
-        session,
-        "token.issued",
-        tenant_id=user.tenant_id,
-        context=context,
-        subject=user.id,
-        client_id=client.id,
-        details={
+    return minted, scope
+
+
+def _issued(
+    client: Client, user: Someone, minted: UserTokens, scope: tuple[str, ...]
+) -> dict[str, Any]:
+    """The ``token.issued`` audit row's fields."""
+    return {
+        "tenant_id": user.tenant_id,
+        "subject": user.id,
+        "client_id": client.id,
+        "details": {
             "grant": "authorization_code",
             "jti": minted.jti,
             "family": minted.family_id,
             "scope": " ".join(scope),
         },
+    }
+
+
+# On the event loop: the code with its user's status and access now, read in one statement;
+# then the claim (which notes what the code gives) and every write of the grant in one
+# transaction, each INSERT made only if that very claim took the code.
+_CODES = cast(Table, AuthorizationCode.__table__)
+_CODE_COLUMNS = tuple(column.key for column in _CODES.c)
+_REDEEMABLE = (
+    select(
+        *_CODES.c,
+        User.tenant_id.label("user_tenant_id"),
+        User.status.label("user_status"),
+        User.locked_until,
+        _ROLE_NAMES.label("role_names"),
+        _PERMISSIONS.label("permissions"),
     )
-    return answer
+    .join(User, User.id == _CODES.c.user_id)
+    .where(_CODES.c.code_hash == bindparam("digest"))
+)
+_CLAIM_AND_NOTE = (
+    update(_CODES)
+    .where(
+        _CODES.c.code_hash == bindparam("digest"),
+        _CODES.c.client_id == bindparam("client"),
+        _CODES.c.redeemed_at.is_(None),
+        _CODES.c.expires_at > bindparam("now"),
+    )
+    .values(
+        redeemed_at=bindparam("now"),
+        family_id=bindparam("family_id"),
+        access_jti=bindparam("access_jti"),
+    )
+)
+_CLAIMED = (
+    select(_CODES.c.code_hash)
+    .where(
+        _CODES.c.code_hash == bindparam("claimed_code"),
+        _CODES.c.access_jti == bindparam("claimed_jti"),
+    )
+    .exists()
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _User:
+    id: str
+    tenant_id: str
+
+
+async def redeem_on_the_loop(
+    provider: Provider, client: Client, form: Mapping[str, str], context: Context, now: int
+) -> dict[str, Any] | None:
+    """The token answer for the code in ``form``, redeemed on the event loop: one read (the
+    code, its user's status and access), the tokens, and one group-committed transaction
+    (``Database.write_all``) that claims the code and writes the refresh family and the audit
+    row only if that claim took it.
+
+    ``None`` when the code is not redeemable as it stands — unknown, spent, expired, another
+    client's, a redirect URI or verifier that does not match, a user no longer active, no
+    key yet for the ID token's algorithm — or when another redemption claimed it first: the
+    caller then runs :func:`redeem_code` on a worker thread, which refuses it as it must
+    (spending it, revoking what it gave, auditing).
+    """
+    code = form.get("code")
+    if not code:
+        raise invalid_request("code is required")
+    if len(code) > MAX_CODE_LENGTH:
+        return None
+    digest = provider.codes.digest(code)
+    found = await provider.database.read(_REDEEMABLE, {"digest": digest})
+    if (
+        found is None
+        or found.client_id != client.id
+        or found.redeemed_at is not None
+        or found.expires_at <= now
+        or form.get("redirect_uri") != found.redirect_uri
+        or not verifies(form.get("code_verifier"), found.code_challenge)
+        or status_at(found.user_status, found.locked_until, now) != "active"
+        or not provider.keyring.can_sign(client.id_token_signed_response_alg, now)
+    ):
+        return None
+    claimed = prepared.detached(AuthorizationCode, found, _CODE_COLUMNS)
+    user = _User(found.user_id, found.user_tenant_id)
+    access = access_from(found.role_names, found.permissions)
+    minted, scope = _minted(provider, client, user, access, claimed, now, None)
+    condition = {"claimed_code": digest, "claimed_jti": minted.jti}
+    audited = audit_row("token.issued", context=context, **_issued(client, user, minted, scope))
+    writes: list[tuple[ClauseElement, Mapping[str, Any]]] = [
+        (
+            _CLAIM_AND_NOTE,
+            {
+                "digest": digest,
+                "client": client.id,
+                "now": now,
+                "family_id": minted.family_id,
+                "access_jti": minted.jti,
+            },
+        ),
+        *(
+            (prepared.only_if(cast(Insert, statement), values, _CLAIMED), values | condition)
+            for statement, values in minted.writes
+        ),
+        (prepared.only_if(AUDIT_INSERT, audited, _CLAIMED), audited | condition),
+    ]
+    changed = await provider.database.write_all(writes)
+    if changed[0] != 1:  # another redemption claimed it meanwhile
+        return None
+    heard(provider.database, "token.issued", "success")
+    return minted.answer
 
 
 def _revoke_what_it_gave(

@@ -18,10 +18,11 @@ from ..services.clients import is_confidential, split_scopes
 from ..services.id_tokens import SignIn
 from ..services.rbac import access_of, permitted_scope
 from ..services.refresh import Refused
+from ..store import prepared
 from ..store.database import Transaction
 from ..store.models import Client, User
 from .client_auth import client_from_request
-from .code_grant import redeem_code, user_scope
+from .code_grant import redeem_code, redeem_on_the_loop, user_scope
 from .mfa_challenge import MfaRequired, pass_challenge, second_factor_due
 from .sign_in import check_password
 from .user_tokens import audience_for, bearer_answer, user_tokens
@@ -126,6 +127,22 @@ async def client_credentials_on_the_loop(
     )
     await record_alone(provider.database, "token.issued", context=context, **audited)
     return answer
+
+
+async def code_grant_on_the_loop(
+    provider: Provider,
+    client: Client,
+    form: Mapping[str, str],
+    context: Context,
+    *,
+    now: int | None = None,
+) -> dict[str, Any] | None:
+    """:func:`token_response` for an authorization_code grant of an authenticated ``client``
+    (``client_on_the_loop``), made on the event loop (``code_grant.redeem_on_the_loop``);
+    ``None`` when the code is for :func:`token_response` to refuse."""
+    _allowed(client, "authorization_code")
+    moment = int(time.time()) if now is None else now
+    return await redeem_on_the_loop(provider, client, form, context, moment)
 
 
 def client_credentials(
@@ -326,7 +343,6 @@ def login(
         raise OAuthError("invalid_scope", "none of the requested scopes is allowed")
     minted = user_tokens(
         provider,
-        session,
         client,
         user,
         access,
@@ -337,6 +353,7 @@ def login(
         now=now,
         refresh=True,
     )
+    prepared.run_all(session, minted.writes)
     record(
         session,
         "login.succeeded",

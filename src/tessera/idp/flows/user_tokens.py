@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy.orm import Session
+from sqlalchemy import ClauseElement
 
 from ..errors import OAuthError
 from ..provider import Provider
@@ -27,12 +27,15 @@ class Someone(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class UserTokens:
-    """The RFC 6749 §5.1 answer so far, and what a revocation would need of it."""
+    """The RFC 6749 §5.1 answer so far, what a revocation would need of it, and the statements
+    that write the refresh family (none without one), for the caller to run in its
+    transaction (``prepared.run_all``) or with its other writes (``Database.write_all``)."""
 
     answer: dict[str, Any]
     access_token: str
     jti: str
     family_id: str | None
+    writes: list[tuple[ClauseElement, dict[str, Any]]]
 
 
 def audience_for(client: Client, resource: str | None) -> str:
@@ -61,7 +64,6 @@ def bearer_answer(token: str, expires_in: int, scope: tuple[str, ...]) -> dict[s
 
 def user_tokens(
     provider: Provider,
-    session: Session,
     client: Client,
     user: Someone,
     access: Access,
@@ -87,9 +89,9 @@ def user_tokens(
     )
     answer = bearer_answer(issued.token, issued.expires_in, scope)
     family_id: str | None = None
+    writes: list[tuple[ClauseElement, dict[str, Any]]] = []
     if refresh:
-        family_id, answer["refresh_token"] = provider.refresh.start(
-            session,
+        family_id, answer["refresh_token"], writes = provider.refresh.starting(
             tenant_id=user.tenant_id,
             subject=user.id,
             user_id=user.id,
@@ -101,4 +103,4 @@ def user_tokens(
             auth_time=auth_time,
             session_id=session_id,
         )
-    return UserTokens(answer, issued.token, issued.claims["jti"], family_id)
+    return UserTokens(answer, issued.token, issued.claims["jti"], family_id, writes)

@@ -13,7 +13,11 @@ from fastapi.responses import Response
 
 from ..errors import invalid_client, invalid_request
 from ..flows.client_auth import asserts, client_from_request, client_on_the_loop
-from ..flows.grants import client_credentials_on_the_loop, token_response
+from ..flows.grants import (
+    client_credentials_on_the_loop,
+    code_grant_on_the_loop,
+    token_response,
+)
 from ..flows.introspection import introspect
 from ..flows.revoke import revoke
 from ..provider import Provider
@@ -68,11 +72,11 @@ def query_parameters(**fields: str) -> dict[str, Any]:
     }
 
 
-# The grants that are signing and a few short writes (threads.short_write); client_credentials,
-# whose one write is its audit row, is made on the loop itself. Not the password grants
-# (argon2id is tens of milliseconds of CPU), nor a client assertion (its single use is written
-# in a transaction of its own, which would wait for the lock).
-SHORT = frozenset({"authorization_code", "refresh_token"})
+# The grants that are signing and a few short writes (threads.short_write); client_credentials
+# and authorization_code, whose writes are group-committed, are made on the loop itself. Not the
+# password grants (argon2id is tens of milliseconds of CPU), nor a client assertion (its single
+# use is written in a transaction of its own, which would wait for the lock).
+SHORT = frozenset({"refresh_token"})
 
 
 CLIENT_FIELDS = {
@@ -113,6 +117,13 @@ async def token(request: Request) -> Response:
         # Signing and one audit row: all of it on the event loop (no worker thread).
         client = await client_on_the_loop(provider, form, basic)
         return json_answer(await client_credentials_on_the_loop(provider, client, form, context))
+    if grant_type == "authorization_code" and not asserts(form):
+        # One read, signing, one group-committed transaction; a code that is refused is
+        # refused by token_response, on a worker thread (it spends, revokes and audits).
+        client = await client_on_the_loop(provider, form, basic)
+        redeemed = await code_grant_on_the_loop(provider, client, form, context)
+        if redeemed is not None:
+            return json_answer(redeemed)
     if grant_type in SHORT and not asserts(form):
         answer = await short_write(
             provider.database,

@@ -32,7 +32,7 @@ from ..store.models import AuditEvent
 
 _TABLE = cast(Table, AuditEvent.__table__)
 # Every column but the id, which the database numbers (prepared: store/prepared.py).
-_INSERT = (
+INSERT = (
     _TABLE.insert()
     .inline()
     .values({column.name: bindparam(column.name) for column in _TABLE.c if column.name != "id"})
@@ -79,8 +79,17 @@ def record(
     # transaction that writes them, so the ORM's unit of work would only add cost.
     prepared.run(
         session,
-        _INSERT,
-        _row(event, tenant_id, outcome, context, subject, client_id, details, at),
+        INSERT,
+        row(
+            event,
+            tenant_id=tenant_id,
+            outcome=outcome,
+            context=context,
+            subject=subject,
+            client_id=client_id,
+            details=details,
+            at=at,
+        ),
     )
 
 
@@ -99,23 +108,46 @@ async def record_alone(
     the row is its own transaction (``Database.write``), committed when this returns; then
     the observer hears of it."""
     await database.write(
-        _INSERT, _row(event, tenant_id, outcome, context, subject, client_id, details, None)
+        INSERT,
+        row(
+            event,
+            tenant_id=tenant_id,
+            outcome=outcome,
+            context=context,
+            subject=subject,
+            client_id=client_id,
+            details=details,
+        ),
     )
+    heard(database, event, outcome)
+
+
+def heard(database: Database, event: str, outcome: str) -> None:
+    """Tell the observer ``database``'s sessions carry (:data:`OBSERVER`) of an event whose
+    row was committed outside a session."""
     observer = database.session_info.get(OBSERVER)
     if observer is not None:
         observer(event, outcome)
 
 
-def _row(
+def row(
     event: str,
+    *,
     tenant_id: str,
-    outcome: str,
-    context: Context | None,
-    subject: str | None,
-    client_id: str | None,
-    details: dict[str, Any] | None,
-    at: int | None,
+    outcome: str = "success",
+    context: Context | None = None,
+    subject: str | None = None,
+    client_id: str | None = None,
+    details: dict[str, Any] | None = None,
+    at: int | None = None,
 ) -> dict[str, Any]:
+    """The values of :data:`INSERT` for one event (what :func:`record` writes), for a caller
+    that writes the row with its other statements (``Database.write_all``) and then tells
+    :func:`heard`.
+
+    >>> row("token.issued", tenant_id="acme", details={"scope": "read", "secret": "s"})["details"]
+    '{"scope":"read"}'
+    """
     context = context or Context()
     clean = {key: value for key, value in (details or {}).items() if key not in _FORBIDDEN}
     return {

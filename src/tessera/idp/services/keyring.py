@@ -131,6 +131,11 @@ class Keyring:
         self._view = None
         return self._current(moment).active[wanted]
 
+    def can_sign(self, alg: str, now: float | None = None) -> bool:
+        """Whether a key signs with ``alg`` at ``now`` already (:meth:`signing_key` would not
+        have to make one)."""
+        return alg in self._current(now).active
+
     def _start_timeline(self, session: Session, alg: str, now: int) -> jose.Key:
         """The first key of ``alg``, made in the caller's transaction (or found, when another
         node made it first); every node reads it once the transaction commits."""

@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import ClauseElement, Table, bindparam, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -119,10 +119,43 @@ class RefreshTokens:
         auth_time: int | None = None,
         session_id: str | None = None,
     ) -> tuple[str, str]:
-        """Open a new family (a login or a grant); its id and its first token.
-        ``session_id``: the provider session it began in. The family is written by one
-        statement (it is on every login's path)."""
-        values: dict[str, Any] = {
+        """Open a new family (a login or a grant) in ``session``: its id and its first token
+        (:meth:`starting`, written)."""
+        family_id, token, writes = self.starting(
+            tenant_id=tenant_id,
+            subject=subject,
+            client_id=client_id,
+            scope=scope,
+            audience=audience,
+            now=now,
+            user_id=user_id,
+            amr=amr,
+            auth_time=auth_time,
+            session_id=session_id,
+        )
+        session.flush()  # what the caller added first (the user, the client) is written first
+        for statement, values in writes:
+            prepared.run(session, statement, values)
+        return family_id, token
+
+    def starting(
+        self,
+        *,
+        tenant_id: str,
+        subject: str,
+        client_id: str,
+        scope: str,
+        audience: str,
+        now: int,
+        user_id: str | None = None,
+        amr: str = "",
+        auth_time: int | None = None,
+        session_id: str | None = None,
+    ) -> tuple[str, str, list[tuple[ClauseElement, dict[str, Any]]]]:
+        """A new family: its id, its first token, and the two statements (Core INSERTs, on
+        every login's path) that write them, for the caller to run. ``session_id``: the
+        provider session it began in."""
+        family: dict[str, Any] = {
             "id": str(uuid.uuid4()),
             "tenant_id": tenant_id,
             "subject": subject,
@@ -138,24 +171,25 @@ class RefreshTokens:
             "revoked_at": None,
             "revoked_reason": None,
         }
-        session.flush()  # what the caller added first (the user, the client) is written first
-        prepared.run(session, _INSERT_FAMILY, values)
-        return values["id"], self._mint(session, values["id"], values["expires_at"], now)
+        token, first = self._minted(family["id"], family["expires_at"], now)
+        return family["id"], token, [(_INSERT_FAMILY, family), (_INSERT_TOKEN, first)]
 
     def _mint(self, session: Session, family_id: str, family_expires_at: int, now: int) -> str:
-        token = new_secret()
-        prepared.run(
-            session,
-            _INSERT_TOKEN,
-            {
-                "token_hash": self.digest(token),
-                "family_id": family_id,
-                "created_at": now,
-                "expires_at": min(family_expires_at, now + self._settings.refresh_idle_ttl),
-                "spent_at": None,
-            },
-        )
+        token, values = self._minted(family_id, family_expires_at, now)
+        prepared.run(session, _INSERT_TOKEN, values)
         return token
+
+    def _minted(
+        self, family_id: str, family_expires_at: int, now: int
+    ) -> tuple[str, dict[str, Any]]:
+        token = new_secret()
+        return token, {
+            "token_hash": self.digest(token),
+            "family_id": family_id,
+            "created_at": now,
+            "expires_at": min(family_expires_at, now + self._settings.refresh_idle_ttl),
+            "spent_at": None,
+        }
 
     def find(self, session: Session, token: str) -> tuple[RefreshToken, RefreshFamily] | None:
         """The stored token and its family, if ``token`` is one of ours (one query)."""

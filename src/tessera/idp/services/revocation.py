@@ -61,8 +61,13 @@ class Revocations:
         ``exp`` a NumericDate (a float rounds up, so the entry never ends before the token)."""
         jti, expires_at = claims["jti"], math.ceil(claims["exp"])
         if session.get(RevokedToken, jti) is None:
-            session.add(RevokedToken(jti=jti, tenant_id=claims["tenant"], expires_at=expires_at))
-            session.flush()
+            try:  # two revocations of one token at once race to insert: either one revokes it
+                with session.begin_nested():
+                    session.add(
+                        RevokedToken(jti=jti, tenant_id=claims["tenant"], expires_at=expires_at)
+                    )
+            except IntegrityError:
+                pass
         if self.fanout is not None:
             fanout = self.fanout
             after_commit(session, lambda: fanout.revoke_jti(jti, expires_at))

@@ -111,7 +111,9 @@ class Database:
             self._loop_connections = LoopConnections(
                 {**connect_args, "connect_timeout": CONNECT_TIMEOUT}, pool_size, POOL_TIMEOUT
             )
-        self._group_commit: GroupCommit[Sequence[Write]] = GroupCommit(self._commit_writes)
+        self._group_commit: GroupCommit[Sequence[Write], list[int]] = GroupCommit(
+            self._commit_writes
+        )
         self._heads: frozenset[str] | None = None
         # What every session's ``info`` starts with (services/audit.py's observer, if any).
         self.session_info: dict[str, Any] = {}
@@ -280,41 +282,45 @@ class Database:
 
     async def write_all(
         self, statements: Sequence[tuple[ClauseElement, Mapping[str, Any]]]
-    ) -> None:
+    ) -> list[int]:
         """``statements`` (each with its parameters) in one transaction, committed when this
         returns, for code on the event loop (an SSO hop's code and its session's note). The
         writes of requests that reach here at the same moment are committed together
         (:mod:`.group_commit`): PostgreSQL's in one round trip on a connection of the loop's
         own (no ORM session, no worker thread); a SQLite file's in one transaction on the
         loop's kept connection, unless another writer holds the lock — then, like anything
-        else, on a worker thread. If one request's writes fail, the others' are committed."""
+        else, on a worker thread. If one request's writes fail, the others' are committed.
+        Returns how many rows each statement changed."""
         dialect = self.engine.dialect
-        await self._group_commit.write(
+        return await self._group_commit.write(
             [(prepared(statement, dialect), params) for statement, params in statements]
         )
 
-    async def _commit_writes(self, groups: Sequence[Sequence[Write]]) -> None:
+    async def _commit_writes(self, groups: Sequence[Sequence[Write]]) -> list[list[int]]:
         """Every write of ``groups`` in one transaction, all or none (:class:`GroupCommit`'s
-        commit)."""
+        commit); how many rows each changed, group by group."""
         writes = [write for group in groups for write in group]
         if self._loop_connections is not None:
-            await self._loop_connections.run_all(writes)
-            return
-        if self._at_once is not None:
+            changed = await self._loop_connections.run_all(writes)
+        else:
             try:
-                self._write_all(self.session_at_once, writes)
-                return
+                if self._at_once is None:
+                    raise WouldWait()
+                changed = self._write_all(self.session_at_once, writes)
             except WouldWait:  # raised before anything was written
-                pass
-        await asyncio.get_running_loop().run_in_executor(
-            None, self._write_all, self.session, writes
-        )
+                changed = await asyncio.get_running_loop().run_in_executor(
+                    None, self._write_all, self.session, writes
+                )
+        by_group, start = [], 0
+        for group in groups:
+            by_group.append(changed[start : start + len(group)])
+            start += len(group)
+        return by_group
 
     @staticmethod
-    def _write_all(transaction: Transaction, writes: Sequence[Write]) -> None:
+    def _write_all(transaction: Transaction, writes: Sequence[Write]) -> list[int]:
         with transaction() as session:
-            for compiled, params in writes:
-                compiled.in_transaction(session, params)
+            return [compiled.in_transaction(session, params)[1] for compiled, params in writes]
 
     async def close_loop_connections(self) -> None:
         """Close the running loop's connections for :meth:`read` (its app is stopping)."""

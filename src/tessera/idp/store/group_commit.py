@@ -11,12 +11,15 @@ One write that fails does not fail the others: the group is written again one by
 each writer gets its own outcome.
 
 >>> import asyncio
->>> async def commit(writes): print(f"one commit of {len(writes)} writes")
+>>> async def commit(writes):
+...     print(f"one commit of {len(writes)} writes")
+...     return [n * 10 for n in writes]  # what each write did
 >>> async def three_at_once():
 ...     group = GroupCommit(commit)
-...     await asyncio.gather(*(group.write(n) for n in range(3)))
+...     return await asyncio.gather(*(group.write(n) for n in range(3)))
 >>> asyncio.run(three_at_once())
 one commit of 3 writes
+[0, 10, 20]
 """
 
 from __future__ import annotations
@@ -27,24 +30,26 @@ from typing import Generic, TypeVar
 from weakref import WeakKeyDictionary
 
 W = TypeVar("W")
+R = TypeVar("R")
 
 
-class GroupCommit(Generic[W]):
+class GroupCommit(Generic[W, R]):
     """Writes committed by ``commit`` (a coroutine committing a sequence of writes in one
-    transaction, all or none) in groups."""
+    transaction, all or none, and returning what each did) in groups."""
 
-    def __init__(self, commit: Callable[[Sequence[W]], Awaitable[None]]) -> None:
+    def __init__(self, commit: Callable[[Sequence[W]], Awaitable[Sequence[R]]]) -> None:
         self._commit = commit
         # Per loop: the writes waiting for the commit its next turn makes.
         self._waiting: WeakKeyDictionary[
-            asyncio.AbstractEventLoop, list[tuple[W, asyncio.Future[None]]]
+            asyncio.AbstractEventLoop, list[tuple[W, asyncio.Future[R]]]
         ] = WeakKeyDictionary()
         self._committing: set[asyncio.Task[None]] = set()
 
-    async def write(self, write: W) -> None:
-        """Commit ``write`` with the others of this moment; returns once it is committed."""
+    async def write(self, write: W) -> R:
+        """Commit ``write`` with the others of this moment; what it did, once it is
+        committed."""
         loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
+        done: asyncio.Future[R] = loop.create_future()
         waiting = self._waiting.get(loop)
         if waiting is None:
             waiting = self._waiting[loop] = []
@@ -54,37 +59,41 @@ class GroupCommit(Generic[W]):
             self._committing.add(task)
             task.add_done_callback(self._committing.discard)
         waiting.append((write, done))
-        await done
+        return await done
 
     async def _commit_group(self, loop: asyncio.AbstractEventLoop) -> None:
         group = self._waiting.pop(loop)
         try:
             try:
-                await self._commit([write for write, _ in group])
+                results = await self._commit([write for write, _ in group])
             except Exception as error:
                 if len(group) == 1:
-                    _settle(group[0][1], error)
+                    _failed(group[0][1], error)
                     return
                 for write, done in group:  # one of them failed: each on its own
                     try:
-                        await self._commit([write])
+                        [result] = await self._commit([write])
                     except Exception as alone:
-                        _settle(done, alone)
+                        _failed(done, alone)
                     else:
-                        _settle(done, None)
+                        _done(done, result)
                 return
-            for _, done in group:
-                _settle(done, None)
+            for (_, done), result in zip(group, results, strict=True):
+                _done(done, result)
         finally:  # cancelled (the loop is stopping): nobody waits for ever
             for _, done in group:
                 if not done.done():
                     done.cancel()
 
 
-def _settle(done: asyncio.Future[None], error: Exception | None) -> None:
-    if done.done():  # its writer was cancelled: the write stands, nobody hears of it
-        return
-    if error is None:
-        done.set_result(None)
-    else:
+# A writer that was cancelled is not told: its write stands, nobody hears of it.
+
+
+def _done(done: asyncio.Future[R], result: R) -> None:
+    if not done.done():
+        done.set_result(result)
+
+
+def _failed(done: asyncio.Future[R], error: Exception) -> None:
+    if not done.done():
         done.set_exception(error)

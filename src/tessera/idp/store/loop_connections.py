@@ -59,11 +59,11 @@ class LoopConnections:
         SELECT, a RETURNING), else ``None``."""
         return await self._lent(statement, lambda connection: connection.first(statement, params))
 
-    async def run_all(self, writes: Sequence[Write]) -> None:
+    async def run_all(self, writes: Sequence[Write]) -> list[int]:
         """Run every one of ``writes`` (statement and parameters), in order, in one
         transaction and one round trip: all are committed, or none (the first refusal is
-        raised)."""
-        await self._lent(writes[0][0], lambda connection: connection.run_all(writes))
+        raised). Returns how many rows each changed."""
+        return await self._lent(writes[0][0], lambda connection: connection.run_all(writes))
 
     async def _lent(
         self, statement: PreparedStatement, work: Callable[[_Connection], Awaitable[T]]
@@ -167,9 +167,9 @@ class _Connection:
         transformer.set_pgresult(result)
         return statement.shaped(transformer.load_row(0, tuple))
 
-    async def run_all(self, writes: Sequence[Write]) -> None:
+    async def run_all(self, writes: Sequence[Write]) -> list[int]:
         """``writes`` in one implicit transaction: libpq's pipeline mode, every statement sent
-        before one sync, the server's answers read after it."""
+        before one sync, the server's answers read after it. How many rows each changed."""
         pgconn = self._pgconn
         preparing: dict[tuple[bytes, tuple[int, ...]], bytes] = {}
         sent: list[tuple[bytes, tuple[int, ...]] | None] = []  # what each command prepared
@@ -191,6 +191,11 @@ class _Connection:
         for result in results:
             if result.status == pq.ExecStatus.FATAL_ERROR:
                 raise _Refused(error_from_result(result, self.connection.info.encoding))
+        return [
+            result.command_tuples or 0
+            for prepare, result in zip(sent, results, strict=True)
+            if prepare is None
+        ]
 
     def _named(
         self,

@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import re
 from collections import namedtuple
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import ClauseElement, Dialect
+from sqlalchemy import ClauseElement, ColumnElement, Dialect, Insert, bindparam, insert, select
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.orm import Session, class_mapper
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -219,6 +219,43 @@ def run(session: Session, statement: ClauseElement, params: Mapping[str, Any]) -
     Row(id='acme')
     """
     return prepared(statement, session.get_bind().dialect).in_transaction(session, params)[0]
+
+
+def run_all(
+    session: Session, statements: Iterable[tuple[ClauseElement, Mapping[str, Any]]]
+) -> None:
+    """Run each of ``statements`` (with its parameters) in ``session``'s transaction, after
+    what the session holds is flushed (a row they refer to is written first)."""
+    session.flush()
+    for statement, params in statements:
+        run(session, statement, params)
+
+
+_ONLY_IF: dict[tuple[Any, tuple[str, ...], Any], Insert] = {}
+
+
+def only_if(statement: Insert, names: Iterable[str], condition: ColumnElement[bool]) -> Insert:
+    """``statement``'s row (the columns ``names``, bound by their names) inserted only when
+    ``condition`` holds — in the same statement, so in the same transaction as what the
+    condition looks at. Made once per statement, names and condition (a statement prepared
+    once must be the same object each time).
+
+    >>> from sqlalchemy import bindparam
+    >>> from tessera.idp.store.models import Tenant
+    >>> table = Tenant.__table__
+    >>> add = only_if(table.insert(), ("id", "name"), bindparam("go") == 1)
+    >>> print(add)  # doctest: +NORMALIZE_WHITESPACE
+    INSERT INTO tenants (id, name) SELECT :id AS anon_1, :name AS anon_2 WHERE :go = :param_1
+    """
+    key = (statement, tuple(names), condition)
+    known = _ONLY_IF.get(key)
+    if known is None:
+        table = statement.table
+        columns = [bindparam(name, type_=table.c[name].type) for name in key[1]]
+        known = _ONLY_IF[key] = insert(table).from_select(
+            list(key[1]), select(*columns).where(condition), include_defaults=False
+        )
+    return known
 
 
 def count(session: Session, statement: ClauseElement, params: Mapping[str, Any]) -> int:

@@ -270,6 +270,9 @@ class CuttableProxy:
             except OSError:
                 _close(client)
                 continue
+            # The timeout was the connection's: an idle relayed connection (a pooled one) must
+            # live as long as its ends keep it, not die after 2 s without a byte.
+            upstream.settimeout(None)
             with self._lock:
                 self._sockets += [client, upstream]
             for source, sink in ((client, upstream), (upstream, client)):

@@ -383,14 +383,17 @@ def signed_in_user(
     """The session's user, if the session may sign in to ``client``: a user of the client's
     tenant, still active. A person of another tenant is not signed in here."""
     if row is None or row.tenant_id != client.tenant_id:
-        return None
+        return None  # another tenant's session: not read further
     found = provider.database.first(_PERSON, {"id": row.user_id})
     if found is None:
         return None
-    return _signed_in(row, found.tenant_id, found.username, found.status, found.locked_until, now)
+    return _signed_in(
+        client, row, found.tenant_id, found.username, found.status, found.locked_until, now
+    )
 
 
 def _signed_in(
+    client: Client,
     row: BrowserSession,
     tenant_id: str,
     username: str,
@@ -398,7 +401,9 @@ def _signed_in(
     locked_until: int | None,
     now: int,
 ) -> tuple[BrowserSession, Person] | None:
-    if status_at(status, locked_until, now) != "active":
+    """The session ``row`` and its user, if they may sign in to ``client``: of its tenant,
+    and active at ``now``."""
+    if row.tenant_id != client.tenant_id or status_at(status, locked_until, now) != "active":
         return None
     return row, Person(row.user_id, tenant_id, username)
 
@@ -463,10 +468,15 @@ async def sso_hop(provider: Provider, asked: Asked, cookie: str | None, now: int
         if provider.sessions.alive(row, now):
             if touch_due(row, now):
                 writes.append(touching(row, now=now))
-            if row.tenant_id == asked.client.tenant_id:
-                current = _signed_in(
-                    row, found.user_tenant_id, found.username, found.status, found.locked_until, now
-                )
+            current = _signed_in(
+                asked.client,
+                row,
+                found.user_tenant_id,
+                found.username,
+                found.status,
+                found.locked_until,
+                now,
+            )
     step: Next | None = _sign_in_step(asked, current, now)
     if step is None:
         assert current is not None and found is not None

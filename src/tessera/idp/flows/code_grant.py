@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import ClauseElement, Insert, Table, bindparam, select, update
+from sqlalchemy import ClauseElement, Insert, Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from ..errors import invalid_request
@@ -22,7 +22,7 @@ from ..services.accounts import status_at
 from ..services.audit import INSERT as AUDIT_INSERT
 from ..services.audit import Context, heard, record
 from ..services.audit import row as audit_row
-from ..services.authorization_codes import MAX_CODE_LENGTH, CodeRefused
+from ..services.authorization_codes import CLAIMED, MAX_CODE_LENGTH, CodeRefused
 from ..services.id_tokens import OPENID_SCOPES, SignIn
 from ..services.pkce import verifies
 from ..services.rbac import Access, access_columns, access_from, permitted_scope
@@ -168,7 +168,7 @@ def _issued(
 
 # On the event loop: the code with its user's status and access now, read in one statement;
 # then the claim (which notes what the code gives) and every write of the grant in one
-# transaction, each INSERT made only if that very claim took the code.
+# transaction, each INSERT made only if that very claim took the code (CLAIMED).
 _CODES = cast(Table, AuthorizationCode.__table__)
 _CODE_COLUMNS = tuple(column.key for column in _CODES.c)
 _REDEEMABLE = (
@@ -182,28 +182,6 @@ _REDEEMABLE = (
     )
     .join(User, User.id == _CODES.c.user_id)
     .where(_CODES.c.code_hash == bindparam("digest"))
-)
-_CLAIM_AND_NOTE = (
-    update(_CODES)
-    .where(
-        _CODES.c.code_hash == bindparam("digest"),
-        _CODES.c.client_id == bindparam("client"),
-        _CODES.c.redeemed_at.is_(None),
-        _CODES.c.expires_at > bindparam("now"),
-    )
-    .values(
-        redeemed_at=bindparam("now"),
-        family_id=bindparam("family_id"),
-        access_jti=bindparam("access_jti"),
-    )
-)
-_CLAIMED = (
-    select(_CODES.c.code_hash)
-    .where(
-        _CODES.c.code_hash == bindparam("claimed_code"),
-        _CODES.c.access_jti == bindparam("claimed_jti"),
-    )
-    .exists()
 )
 
 
@@ -249,24 +227,17 @@ async def redeem_on_the_loop(
     user = _User(found.user_id, found.user_tenant_id)
     access = access_from(found.role_names, found.permissions)
     minted, scope = _minted(provider, client, user, access, claimed, now, None)
-    condition = {"claimed_code": digest, "claimed_jti": minted.jti}
+    claim, claimed_by_it = provider.codes.claim_noting(
+        digest, client_id=client.id, now=now, family_id=minted.family_id, jti=minted.jti
+    )
     audited = audit_row("token.issued", context=context, **_issued(client, user, minted, scope))
     writes: list[tuple[ClauseElement, Mapping[str, Any]]] = [
-        (
-            _CLAIM_AND_NOTE,
-            {
-                "digest": digest,
-                "client": client.id,
-                "now": now,
-                "family_id": minted.family_id,
-                "access_jti": minted.jti,
-            },
-        ),
+        claim,
         *(
-            (prepared.only_if(cast(Insert, statement), values, _CLAIMED), values | condition)
+            (prepared.only_if(cast(Insert, statement), values, CLAIMED), values | claimed_by_it)
             for statement, values in minted.writes
         ),
-        (prepared.only_if(AUDIT_INSERT, audited, _CLAIMED), audited | condition),
+        (prepared.only_if(AUDIT_INSERT, audited, CLAIMED), audited | claimed_by_it),
     ]
     changed = await provider.database.write_all(writes)
     if changed[0] != 1:  # another redemption claimed it meanwhile

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import ClauseElement, Table, bindparam, update
+from sqlalchemy import ClauseElement, Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from ..config import Settings
@@ -27,17 +27,32 @@ PURPOSE = "authorization-code"
 MAX_CODE_LENGTH = 128
 _TABLE = cast(Table, AuthorizationCode.__table__)
 _INSERT = _TABLE.insert()
-# Core statements, built once: a code is issued and redeemed on every sign-in.
-_CLAIM = (
+# Core statements, built once: a code is issued and redeemed on every sign-in. A code is
+# claimable by its client while it is unspent and unexpired.
+_CLAIMABLE = (
+    _TABLE.c.code_hash == bindparam("digest"),
+    _TABLE.c.client_id == bindparam("client"),
+    _TABLE.c.redeemed_at.is_(None),
+    _TABLE.c.expires_at > bindparam("now"),
+)
+_CLAIM = update(_TABLE).where(*_CLAIMABLE).values(redeemed_at=bindparam("now")).returning(*_TABLE.c)
+_CLAIM_AND_NOTE = (
     update(_TABLE)
-    .where(
-        _TABLE.c.code_hash == bindparam("digest"),
-        _TABLE.c.client_id == bindparam("client"),
-        _TABLE.c.redeemed_at.is_(None),
-        _TABLE.c.expires_at > bindparam("now"),
+    .where(*_CLAIMABLE)
+    .values(
+        redeemed_at=bindparam("now"),
+        family_id=bindparam("family_id"),
+        access_jti=bindparam("access_jti"),
     )
-    .values(redeemed_at=bindparam("now"))
-    .returning(*_TABLE.c)
+)
+# True, in the transaction of a claim_noting(), once that very claim took the code.
+CLAIMED = (
+    select(_TABLE.c.code_hash)
+    .where(
+        _TABLE.c.code_hash == bindparam("claimed_code"),
+        _TABLE.c.access_jti == bindparam("claimed_jti"),
+    )
+    .exists()
 )
 _ISSUED = (
     update(_TABLE)
@@ -154,6 +169,22 @@ class AuthorizationCodes:
         if not verifies(verifier, claimed.code_challenge):
             return CodeRefused("code_verifier does not match the code_challenge")
         return claimed
+
+    def claim_noting(
+        self, digest: str, *, client_id: str, now: int, family_id: str | None, jti: str
+    ) -> tuple[tuple[ClauseElement, dict[str, Any]], dict[str, Any]]:
+        """The statement that claims the code stored under ``digest`` for ``client_id`` and
+        notes what it gives (the refresh family, the access token's ``jti``: a replay finds
+        them to revoke), and the parameters under which :data:`CLAIMED` then holds — for a
+        caller that writes the rest of the grant only if that claim took the code."""
+        claim = {
+            "digest": digest,
+            "client": client_id,
+            "now": now,
+            "family_id": family_id,
+            "access_jti": jti,
+        }
+        return (_CLAIM_AND_NOTE, claim), {"claimed_code": digest, "claimed_jti": jti}
 
     def issued(
         self, session: Session, code: AuthorizationCode, *, family_id: str | None, jti: str

@@ -23,7 +23,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("tessera_request_id", default=None)
 HEADER = b"x-request-id"
@@ -86,29 +85,14 @@ def log_config(level: str = "info") -> dict[str, Any]:
     }
 
 
-class RequestIds:
-    """ASGI middleware: the request's id, for the log lines it causes and in the answer."""
+def request_id(headers: list[tuple[bytes, bytes]]) -> str:
+    """The id of a request with these headers: its ``X-Request-Id`` when well-formed, else a
+    new one. :class:`.http.edge.Edge` sets it in :data:`REQUEST_ID` and echoes it.
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        given = next((value for name, value in scope["headers"] if name == HEADER), None)
-        request_id = (
-            given.decode() if given and _WELL_FORMED.fullmatch(given) else os.urandom(16).hex()
-        )
-        encoded = request_id.encode()
-
-        async def with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), (HEADER, encoded)]
-            await send(message)
-
-        token = REQUEST_ID.set(request_id)
-        try:
-            await self.app(scope, receive, with_id)
-        finally:
-            REQUEST_ID.reset(token)
+    >>> request_id([(b"x-request-id", b"abc-123")])
+    'abc-123'
+    >>> len(request_id([(b"x-request-id", b"<script>")]))
+    32
+    """
+    given = next((value for name, value in headers if name == HEADER), None)
+    return given.decode() if given and _WELL_FORMED.fullmatch(given) else os.urandom(16).hex()

@@ -45,6 +45,8 @@ def test_requests_and_committed_events_are_counted(idp: IdpServer, http: httpx.C
     )
     assert refused.status_code == 401
     http.get("/no/such/path/for-a-scanner")
+    too_large = http.post("/oauth2/token", content=b"x" * (1024 * 1024))
+    assert too_large.status_code == 413 and too_large.headers["x-request-id"]
     after = scrape(http)
 
     token_route = {"route": "/oauth2/token", "method": "POST"}
@@ -59,6 +61,11 @@ def test_requests_and_committed_events_are_counted(idp: IdpServer, http: httpx.C
         >= 1
     )
     assert not any("for-a-scanner" in str(labels) for _, labels in after)
+    # Refused at the edge, before any route: counted too, as unmatched.
+    assert (
+        value(after, "tessera_http_requests_total", route="unmatched", method="POST", status="413")
+        >= 1
+    )
     assert value(after, "tessera_http_request_duration_seconds_count", **token_route) >= 2
     issued = {"event": "token.issued", "outcome": "success"}
     assert (

@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from tessera.idp.store.database import Database
+from tessera.idp.store.loop_connections import _Pool
 from tessera.idp.store.models import Tenant
 
 from ...services import migrated_database
@@ -181,6 +182,79 @@ def test_a_read_that_finds_every_connection_busy_waits_then_gives_up(tmp_path: P
             run(database, work)
         finally:
             database.dispose()
+
+
+def test_reads_waiting_for_a_connection_get_it_in_the_order_they_came(tmp_path: Path) -> None:
+    with migrated_database("postgresql", tmp_path) as url:
+        database = Database(url, pool_size=1)
+        numbered = select(bindparam("n", type_=Integer).label("n"))
+
+        async def work() -> list[int]:
+            finished: list[int] = []
+
+            async def read(n: int) -> None:
+                await database.read(numbered, {"n": n})
+                finished.append(n)
+
+            holder = asyncio.ensure_future(database.read(SLEEP, {"seconds": 1}))
+            await asyncio.sleep(0.05)
+            waiting = []
+            for n in range(5):
+                waiting.append(asyncio.ensure_future(read(n)))
+                await asyncio.sleep(0)  # each in line before the next
+            await holder
+            await asyncio.gather(*waiting)
+            return finished
+
+        try:
+            finished = run(database, work)
+        finally:
+            database.dispose()
+    assert finished == [0, 1, 2, 3, 4]
+
+
+def test_a_wait_cancelled_as_it_is_handed_a_connection_passes_it_on() -> None:
+    class Kept:  # what the pool lends, as far as it looks at it
+        closed = False
+
+    async def work() -> tuple[object, object]:
+        pool = _Pool({}, 0)  # nothing to make: only what is given back is lent
+        first = asyncio.ensure_future(pool.take(5))
+        second = asyncio.ensure_future(pool.take(5))
+        await asyncio.sleep(0)  # both in line
+        given = Kept()
+        pool.give_back(given)  # type: ignore[arg-type]  # handed to the first in line ...
+        first.cancel()  # ... cancelled before it resumes
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        return given, await second
+
+    given, lent = asyncio.run(work())
+    assert lent is given
+
+
+def test_a_discarded_connections_place_goes_to_the_first_in_line(tmp_path: Path) -> None:
+    with migrated_database("postgresql", tmp_path) as url:
+        database = Database(url, pool_size=1)
+        database._loop_connections._pool_timeout = 5  # type: ignore[union-attr]
+
+        async def work() -> tuple[int, int]:
+            pid = (await database.read(PID, {})).pid  # the one connection there will be
+            doomed = asyncio.ensure_future(database.read(SLEEP, {"seconds": 5}))
+            await asyncio.sleep(0.1)
+            waiting = asyncio.ensure_future(database.read(PID, {}))
+            await asyncio.sleep(0.05)
+            with database.engine.connect() as other:
+                other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            with pytest.raises(OperationalError):
+                await doomed
+            return pid, (await waiting).pid  # a new connection, made in the freed place
+
+        try:
+            killed, made = run(database, work)
+        finally:
+            database.dispose()
+    assert made != killed
 
 
 def test_the_apps_end_closes_the_loops_connections(postgres: Database) -> None:

@@ -26,14 +26,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ... import __version__
 from ..config import Settings
 from ..flows.housekeeping import purge
-from ..logs import RequestIds
 from ..provider import Provider
 from ..threads import use_threads
 from . import admin, authorize, browser, health, logout, mfa, oauth, pages, userinfo, wellknown
 from .answers import json_answer
+from .edge import Edge
 from .exact_routes import ExactRoutes, exact_routes
-from .limits import ADMIN_PREFIX, BodyLimit, HeaderLimit
-from .metrics import install_metrics
+from .limits import ADMIN_PREFIX, Limits
+from .metrics import RequestMeter, install_metrics
 from .problems import http_problem, problem_response
 
 log = logging.getLogger("tessera.idp")
@@ -82,12 +82,9 @@ def create_app(settings: Settings, provider: Provider | None = None) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.provider = provider
-    app.state.metrics = install_metrics(app, provider)  # innermost: it sees the routes
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(
-        HeaderLimit, max_bytes=settings.max_header_bytes, max_count=settings.max_header_count
-    )
-    app.add_middleware(RequestIds)  # added last: it runs first, so every answer has an id
+    app.state.metrics = metrics = install_metrics(app, provider)
+    limits = Limits(settings.max_header_bytes, settings.max_header_count, settings.max_body_bytes)
+    app.add_middleware(Edge, limits=limits, meter=RequestMeter(metrics))
     # The busiest routes first: a request FastAPI matches is matched against the routes in
     # order, and the admin API's many come last.
     public = (

@@ -1,5 +1,5 @@
-"""ASGI middlewares that bound a request before any handler runs: its headers (431) and its body
-(413, before it is read).
+"""The bounds of a request, checked before any handler runs (:class:`.edge.Edge`): its headers
+(431) and its body (413, before it is read, or as it streams in).
 
 A refusal speaks the language of the route it was aimed at: an RFC 9457 problem under
 ``/admin/``, an RFC 6749 ``invalid_request`` everywhere else (:func:`refusal`).
@@ -17,8 +17,10 @@ b'{"error":"invalid_request","error_description":"request body too large"}'
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from fastapi.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from .answers import json_answer
 from .problems import problem_response
@@ -33,76 +35,47 @@ def refusal(path: str, status: int, code: str, detail: str) -> Response:
     return json_answer({"error": "invalid_request", "error_description": detail}, status)
 
 
-class HeaderLimit:
-    """Refuse a request with more than ``max_count`` header fields, or whose fields add up to
-    more than ``max_bytes`` (name and value of each), with ``431``."""
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """A request's bounds: at most ``max_header_count`` header fields, adding up to at most
+    ``max_header_bytes`` (name and value of each), and a body of at most ``max_body_bytes``
+    (declared or streamed). Checked by :class:`.edge.Edge`."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, max_count: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-        self.max_count = max_count
+    max_header_bytes: int
+    max_header_count: int
+    max_body_bytes: int
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            headers = scope["headers"]
-            too_many = len(headers) > self.max_count
-            if too_many or sum(len(name) + len(value) for name, value in headers) > self.max_bytes:
-                what = "too many request headers" if too_many else "request headers too large"
-                answer = refusal(scope["path"], 431, "headers_too_large", what)
-                await answer(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+    def refusal(self, scope: Scope) -> Response | None:
+        """Why a request is refused before its body is read: 431 for its headers, 400 for a
+        malformed ``Content-Length``, 413 for a declared body too large; else ``None``.
 
-
-class BodyLimit:
-    """Refuse a request whose body exceeds ``max_bytes`` (declared or streamed) with ``413``."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        path = scope["path"]
-        for name, value in scope["headers"]:
+        >>> limits = Limits(max_header_bytes=64, max_header_count=10, max_body_bytes=8)
+        >>> scope = {"path": "/oauth2/token", "headers": [(b"content-length", b"9")]}
+        >>> limits.refusal(scope).status_code
+        413
+        >>> limits.refusal({"path": "/", "headers": [(b"x", b"y" * 64)]}).status_code
+        431
+        """
+        headers = scope["headers"]
+        too_many = len(headers) > self.max_header_count
+        if too_many or sum(len(name) + len(value) for name, value in headers) > (
+            self.max_header_bytes
+        ):
+            what = "too many request headers" if too_many else "request headers too large"
+            return refusal(scope["path"], 431, "headers_too_large", what)
+        for name, value in headers:
             if name == b"content-length":
                 if not value.isdigit():
-                    answer = refusal(path, 400, "malformed", "malformed Content-Length")
-                    await answer(scope, receive, send)
-                    return
-                if int(value) > self.max_bytes:
-                    await _too_large(path)(scope, receive, send)
-                    return
-        received = 0
-        started = False
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise _BodyTooLarge
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _BodyTooLarge:
-            if not started:
-                await _too_large(path)(scope, receive, send)
+                    return refusal(scope["path"], 400, "malformed", "malformed Content-Length")
+                if int(value) > self.max_body_bytes:
+                    return too_large(scope["path"])
+        return None
 
 
-class _BodyTooLarge(Exception):
-    pass
+class BodyTooLarge(Exception):
+    """A streamed body went past its bound (raised from the app's ``receive``)."""
 
 
-def _too_large(path: str) -> Response:
+def too_large(path: str) -> Response:
+    """The 413 of a body past its bound."""
     return refusal(path, 413, "body_too_large", "request body too large")

@@ -21,7 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from ..provider import Provider
 from ..services.audit import OBSERVER
@@ -115,50 +115,36 @@ class _ProviderState(Collector):
             )
 
 
-class RequestMetrics:
-    """ASGI middleware: each HTTP request's route template, status and time."""
+class RequestMeter:
+    """Each HTTP request's route template, status and time, counted (:class:`.edge.Edge`
+    measures them)."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
+    def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
         # The labelled series by (route, method, status): prometheus-client's labels() checks
         # and locks on every call, a few microseconds a request that a dict lookup saves.
         self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500  # what the server answers if the app raises before it starts one
-
-        async def observed(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, observed)
-        finally:
-            elapsed = time.perf_counter() - started
-            route = getattr(scope.get("route"), "path", None) or UNMATCHED
-            key = (route, scope["method"], status)
-            series = self._series.get(key)
-            if series is None:
-                series = self._series[key] = (
-                    self.metrics.requests.labels(route, key[1], str(status)),
-                    self.metrics.latency.labels(route, key[1]),
-                )
-            series[0].inc()
-            series[1].observe(elapsed)
+    def observe(self, scope: Scope, status: int, elapsed: float) -> None:
+        """Count a request answered with ``status`` after ``elapsed`` seconds, under the
+        template of the route that answered it (:data:`UNMATCHED` if none did)."""
+        route = getattr(scope.get("route"), "path", None) or UNMATCHED
+        key = (route, scope["method"], status)
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = (
+                self.metrics.requests.labels(route, key[1], str(status)),
+                self.metrics.latency.labels(route, key[1]),
+            )
+        series[0].inc()
+        series[1].observe(elapsed)
 
 
 def install_metrics(app: FastAPI, provider: Provider) -> Metrics:
-    """Measure ``app``'s requests and ``provider``'s audited events; serve ``/metrics``."""
+    """Count ``provider``'s audited events; serve ``/metrics``. (``app``'s requests are counted
+    by its :class:`.edge.Edge`, with a :class:`RequestMeter` of these metrics.)"""
     metrics = Metrics(provider)
     provider.database.session_info[OBSERVER] = metrics.event
-    app.add_middleware(RequestMetrics, metrics=metrics)
     token = provider.settings.metrics_token
 
     @app.get("/metrics", include_in_schema=False)

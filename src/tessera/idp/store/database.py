@@ -28,7 +28,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
-from .group_commit import GroupCommit
+from .grouped import Grouped
 from .prepared import Write, prepared
 
 if TYPE_CHECKING:
@@ -111,9 +111,8 @@ class Database:
             self._loop_connections = LoopConnections(
                 {**connect_args, "connect_timeout": CONNECT_TIMEOUT}, pool_size, POOL_TIMEOUT
             )
-        self._group_commit: GroupCommit[Sequence[Write], list[int]] = GroupCommit(
-            self._commit_writes
-        )
+        self._grouped_writes: Grouped[Sequence[Write], list[int]] = Grouped(self._commit_writes)
+        self._grouped_reads: Grouped[Write, Any | None] = Grouped(self._read_all)
         self._heads: frozenset[str] | None = None
         # What every session's ``info`` starts with (services/audit.py's observer, if any).
         self.session_info: dict[str, Any] = {}
@@ -247,7 +246,9 @@ class Database:
         """:meth:`first`, for code on the event loop: a SQLite file's read is made at once
         (a local file read of microseconds; in WAL mode a reader never waits for a writer),
         PostgreSQL's awaited on a connection of the loop's own (:mod:`.loop_connections`):
-        the loop never waits for the network, and no worker thread is needed.
+        the loop never waits for the network, and no worker thread is needed. The reads that
+        requests reach in the same turn of the loop go to PostgreSQL together, in one round
+        trip (:mod:`.grouped`; each its own statement, with its own snapshot as ever).
 
         >>> import asyncio
         >>> from sqlalchemy import select, literal
@@ -255,9 +256,7 @@ class Database:
         Row(answer=42)
         """
         if self._loop_connections is not None:
-            return await self._loop_connections.run(
-                prepared(statement, self.engine.dialect), params
-            )
+            return await self._grouped_reads.run((prepared(statement, self.engine.dialect), params))
         if self.is_sqlite:
             return self.first(statement, params)
         # Another driver: on a worker thread.
@@ -286,18 +285,18 @@ class Database:
         """``statements`` (each with its parameters) in one transaction, committed when this
         returns, for code on the event loop (an SSO hop's code and its session's note). The
         writes of requests that reach here at the same moment are committed together
-        (:mod:`.group_commit`): PostgreSQL's in one round trip on a connection of the loop's
+        (:mod:`.grouped`): PostgreSQL's in one round trip on a connection of the loop's
         own (no ORM session, no worker thread); a SQLite file's in one transaction on the
         loop's kept connection, unless another writer holds the lock — then, like anything
         else, on a worker thread. If one request's writes fail, the others' are committed.
         Returns how many rows each statement changed."""
         dialect = self.engine.dialect
-        return await self._group_commit.write(
+        return await self._grouped_writes.run(
             [(prepared(statement, dialect), params) for statement, params in statements]
         )
 
     async def _commit_writes(self, groups: Sequence[Sequence[Write]]) -> list[list[int]]:
-        """Every write of ``groups`` in one transaction, all or none (:class:`GroupCommit`'s
+        """Every write of ``groups`` in one transaction, all or none (:class:`.Grouped`'s
         commit); how many rows each changed, group by group."""
         writes = [write for group in groups for write in group]
         if self._loop_connections is not None:
@@ -316,6 +315,11 @@ class Database:
             by_group.append(changed[start : start + len(group)])
             start += len(group)
         return by_group
+
+    async def _read_all(self, reads: Sequence[Write]) -> list[Any | None]:
+        """The first row (or ``None``) of each of ``reads`` (:class:`.Grouped`'s run)."""
+        assert self._loop_connections is not None
+        return await self._loop_connections.first_all(reads)
 
     @staticmethod
     def _write_all(transaction: Transaction, writes: Sequence[Write]) -> list[int]:

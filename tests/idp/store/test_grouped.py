@@ -1,6 +1,8 @@
-"""Group commit (``Database.write``): writes reached at the same moment share one transaction,
-each writer hears of its own write only, and a failing write fails nobody else — on
-PostgreSQL (one pipelined round trip) and on a SQLite file."""
+"""Work of one moment done together (``store/grouped.py``): writes reached at the same moment
+share one transaction (``Database.write``), each writer hears of its own write only, and a
+failing write fails nobody else — on PostgreSQL (one pipelined round trip) and on a SQLite
+file; PostgreSQL's reads of one moment travel in one round trip, each answered (or refused)
+on its own."""
 
 from __future__ import annotations
 
@@ -10,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Integer, bindparam, func, literal_column, select, text
+from sqlalchemy.exc import DataError, IntegrityError
 
 from tessera.idp.store.database import Database
-from tessera.idp.store.group_commit import GroupCommit
+from tessera.idp.store.grouped import Grouped
 from tessera.idp.store.models import Tenant
 
 from ...services import migrated_database
@@ -91,6 +93,61 @@ def test_postgresql_commits_the_writes_of_one_moment_in_one_transaction(tmp_path
     assert transactions == {False: 1, True: 1}
 
 
+STARTED = select(func.transaction_timestamp().label("at"), func.pg_backend_pid().label("pid"))
+INVERSE = select((literal_column("1") / bindparam("n", type_=Integer)).label("inverse"))
+
+
+def test_postgresql_reads_of_one_moment_travel_together_and_a_refused_one_fails_alone(
+    tmp_path: Path,
+) -> None:
+    with migrated_database("postgresql", tmp_path) as url:
+        database = Database(url, pool_size=3)
+
+        async def work() -> tuple[list[Any], Any, list[Any]]:
+            together = await asyncio.gather(*(database.read(STARTED, {}) for _ in range(10)))
+            later = await database.read(STARTED, {})  # a moment of its own
+            inverses = await asyncio.gather(
+                *(database.read(INVERSE, {"n": n}) for n in (1, 2, 0, 4)),
+                return_exceptions=True,
+            )
+            return together, later, inverses
+
+        try:
+            together, later, inverses = _run(database, work)
+        finally:
+            database.dispose()
+    # One round trip on one connection, before one sync: one implicit transaction's start.
+    assert len({(row.at, row.pid) for row in together}) == 1
+    assert later.at > together[0].at
+    assert [float(row.inverse) for row in inverses if not isinstance(row, BaseException)] == [
+        1.0,
+        0.5,
+        0.25,
+    ]
+    assert isinstance(inverses[2], DataError)  # division by zero: that read alone
+
+
+def test_a_reader_cancelled_leaves_the_others_of_its_moment_answered(tmp_path: Path) -> None:
+    with migrated_database("postgresql", tmp_path) as url:
+        database = Database(url, pool_size=1)
+
+        async def work() -> tuple[list[Any], Any]:
+            readers = [asyncio.ensure_future(database.read(STARTED, {})) for _ in range(4)]
+            await asyncio.sleep(0)  # every reader has joined; the group is under way
+            readers[1].cancel()
+            outcomes = await asyncio.gather(*readers, return_exceptions=True)
+            return outcomes, await database.read(STARTED, {})
+
+        try:
+            outcomes, after = _run(database, work)
+        finally:
+            database.dispose()
+    assert isinstance(outcomes[1], asyncio.CancelledError)
+    answered = [outcomes[0], outcomes[2], outcomes[3]]
+    assert len({row.pid for row in answered}) == 1
+    assert after.pid == answered[0].pid  # the one connection stayed usable
+
+
 def test_a_group_is_one_commit_and_a_cancelled_writer_leaves_the_others_done() -> None:
     commits: list[list[int]] = []
 
@@ -100,12 +157,12 @@ def test_a_group_is_one_commit_and_a_cancelled_writer_leaves_the_others_done() -
         return [-write for write in writes]
 
     async def work() -> list[Any]:
-        group: GroupCommit[int, int] = GroupCommit(commit)
-        writers = [asyncio.ensure_future(group.write(n)) for n in range(4)]
+        group: Grouped[int, int] = Grouped(commit)
+        writers = [asyncio.ensure_future(group.run(n)) for n in range(4)]
         await asyncio.sleep(0)  # every writer has joined; the commit is under way
         writers[1].cancel()
         outcomes = await asyncio.gather(*writers, return_exceptions=True)
-        return [*outcomes, await group.write(9)]  # the next moment: a commit of its own
+        return [*outcomes, await group.run(9)]  # the next moment: a commit of its own
 
     outcomes = asyncio.run(work())
     assert commits == [[0, 1, 2, 3], [9]]

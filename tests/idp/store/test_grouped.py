@@ -7,13 +7,14 @@ on its own."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Integer, bindparam, func, literal_column, select, text
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from tessera.idp.store.database import Database
 from tessera.idp.store.grouped import Grouped
@@ -168,3 +169,54 @@ def test_a_group_is_one_commit_and_a_cancelled_writer_leaves_the_others_done() -
     assert commits == [[0, 1, 2, 3], [9]]
     assert outcomes[0] == 0 and outcomes[2:] == [-2, -3, -9]  # what each write did
     assert type(outcomes[1]).__name__ == "CancelledError"
+
+
+def test_an_error_of_the_whole_group_fails_every_item_without_a_second_try() -> None:
+    class Away(Exception):
+        pass
+
+    runs: list[list[int]] = []
+
+    async def run_group(items: Sequence[int]) -> list[int]:
+        runs.append(list(items))
+        if 2 in items:
+            raise ValueError("item 2 is refused")  # an item's: the others are run alone
+        if 7 in items:
+            raise Away("the database went away")  # the group's: nobody runs again
+        return list(items)
+
+    async def work() -> tuple[list[Any], list[Any]]:
+        group: Grouped[int, int] = Grouped(run_group, fails_all=(Away,))
+        items = await asyncio.gather(*(group.run(n) for n in (1, 2, 3)), return_exceptions=True)
+        away = await asyncio.gather(*(group.run(n) for n in (6, 7, 8)), return_exceptions=True)
+        return items, away
+
+    items, away = asyncio.run(work())
+    assert items[0] == 1 and isinstance(items[1], ValueError) and items[2] == 3
+    assert all(isinstance(outcome, Away) for outcome in away)
+    assert runs == [[1, 2, 3], [1], [2], [3], [6, 7, 8]]
+
+
+def test_reads_of_one_moment_on_a_connection_that_dies_all_fail_at_once(tmp_path: Path) -> None:
+    with migrated_database("postgresql", tmp_path) as url:
+        database = Database(url, pool_size=1)
+        slow = select(func.pg_sleep(bindparam("s", type_=Integer)).label("slept"))
+
+        async def work() -> tuple[list[Any], int]:
+            pid = (await database.read(STARTED, {})).pid  # the one connection there is
+            reads = [asyncio.ensure_future(database.read(slow, {"s": 5})) for _ in range(5)]
+            await asyncio.sleep(0.3)  # sent together; the server works on the first
+            with database.engine.connect() as other:
+                other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            outcomes = await asyncio.gather(*reads, return_exceptions=True)
+            return outcomes, (await database.read(STARTED, {})).pid
+
+        try:
+            started = time.monotonic()
+            outcomes, after = _run(database, work)
+            took = time.monotonic() - started
+        finally:
+            database.dispose()
+    assert all(isinstance(outcome, OperationalError) for outcome in outcomes)
+    assert took < 4  # no second try of each on a new connection (five more 5 s sleeps)
+    assert after != 0

@@ -24,7 +24,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import ClauseElement, Connection, Engine, create_engine, event, text
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
@@ -111,8 +112,13 @@ class Database:
             self._loop_connections = LoopConnections(
                 {**connect_args, "connect_timeout": CONNECT_TIMEOUT}, pool_size, POOL_TIMEOUT
             )
-        self._grouped_writes: Grouped[Sequence[Write], list[int]] = Grouped(self._commit_writes)
-        self._grouped_reads: Grouped[Write, Any | None] = Grouped(self._read_all)
+        # The database away or a connection lost is every statement's of the group (and a
+        # commit's outcome is then unknown): no second try, one by one, of each.
+        away = (OperationalError, InterfaceError, PoolTimeout)
+        self._grouped_writes: Grouped[Sequence[Write], list[int]] = Grouped(
+            self._commit_writes, fails_all=away
+        )
+        self._grouped_reads: Grouped[Write, Any | None] = Grouped(self._read_all, fails_all=away)
         self._heads: frozenset[str] | None = None
         # What every session's ``info`` starts with (services/audit.py's observer, if any).
         self.session_info: dict[str, Any] = {}

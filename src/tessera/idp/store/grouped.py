@@ -13,7 +13,9 @@ first of them schedules it, the others join until it starts. Nobody waits for a 
 write is committed, a read answered, when its ``await`` returns, as it would be alone.
 
 One item that fails does not fail the others: the group is run again one by one, and each
-caller gets its own outcome. A caller that is cancelled is not told: its item stands.
+caller gets its own outcome. An error that is the group's rather than an item's (``fails_all``:
+the database away, its connection lost — a commit's outcome then unknown) is every caller's,
+without a second try. A caller that is cancelled is not told: its item stands.
 
 >>> import asyncio
 >>> async def commit(writes):
@@ -40,10 +42,16 @@ R = TypeVar("R")
 
 class Grouped(Generic[T, R]):
     """Items run by ``run_group`` (a coroutine running a sequence of items together, all or
-    none, and returning what each gave) in groups of the same turn of a loop."""
+    none, and returning what each gave) in groups of the same turn of a loop. An error of a
+    ``fails_all`` type fails every item of its group as it is."""
 
-    def __init__(self, run_group: Callable[[Sequence[T]], Awaitable[Sequence[R]]]) -> None:
+    def __init__(
+        self,
+        run_group: Callable[[Sequence[T]], Awaitable[Sequence[R]]],
+        fails_all: tuple[type[Exception], ...] = (),
+    ) -> None:
         self._run_group = run_group
+        self._fails_all = fails_all
         # Per loop: the items waiting for the group its next turn runs.
         self._waiting: WeakKeyDictionary[
             asyncio.AbstractEventLoop, list[tuple[T, asyncio.Future[R]]]
@@ -71,8 +79,9 @@ class Grouped(Generic[T, R]):
             try:
                 results = await self._run_group([item for item, _ in group])
             except Exception as error:
-                if len(group) == 1:
-                    _failed(group[0][1], error)
+                if len(group) == 1 or isinstance(error, self._fails_all):
+                    for _, done in group:
+                        _failed(done, error)
                     return
                 for item, done in group:  # one of them failed: each on its own
                     try:

@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
-from typing import IO, Any, Protocol, cast
+from typing import IO, Any, Protocol, Required, TypedDict, Unpack, cast
 
 import orjson
 from sqlalchemy import BigInteger, ColumnElement, Select, Table, bindparam, func, literal, select
@@ -58,68 +58,36 @@ class Context:
 OBSERVER = "tessera.audit_observer"
 
 
-def record(
-    session: Session,
-    event: str,
-    *,
-    tenant_id: str,
-    outcome: str = "success",
-    context: Context | None = None,
-    subject: str | None = None,
-    client_id: str | None = None,
-    details: dict[str, Any] | None = None,
-    at: int | None = None,
-) -> None:
+class Event(TypedDict, total=False):
+    """What an audit row says of its event beside its name (:func:`row`, :func:`record`,
+    :func:`record_alone` take it as keywords)."""
+
+    tenant_id: Required[str]
+    outcome: str  # "success" unless said
+    context: Context | None
+    subject: str | None
+    client_id: str | None
+    details: dict[str, Any] | None
+    at: int | None  # now unless said
+
+
+def record(session: Session, event: str, **fields: Unpack[Event]) -> None:
     """Append one audit row (flushed with the caller's transaction); an observer the
     database's sessions carry (:data:`OBSERVER`: the metrics) hears of it once it commits."""
     observer = session.info.get(OBSERVER)
     if observer is not None:
-        after_commit(session, partial(observer, event, outcome))
+        after_commit(session, partial(observer, event, fields.get("outcome", "success")))
     # A Core INSERT on the session's connection: audit rows are never read back by the
     # transaction that writes them, so the ORM's unit of work would only add cost.
-    prepared.run(
-        session,
-        INSERT,
-        row(
-            event,
-            tenant_id=tenant_id,
-            outcome=outcome,
-            context=context,
-            subject=subject,
-            client_id=client_id,
-            details=details,
-            at=at,
-        ),
-    )
+    prepared.run(session, INSERT, row(event, **fields))
 
 
-async def record_alone(
-    database: Database,
-    event: str,
-    *,
-    tenant_id: str,
-    outcome: str = "success",
-    context: Context | None = None,
-    subject: str | None = None,
-    client_id: str | None = None,
-    details: dict[str, Any] | None = None,
-) -> None:
+async def record_alone(database: Database, event: str, **fields: Unpack[Event]) -> None:
     """:func:`record` for an event whose only write is its audit row, from the event loop:
     the row is its own transaction (``Database.write``), committed when this returns; then
     the observer hears of it."""
-    await database.write(
-        INSERT,
-        row(
-            event,
-            tenant_id=tenant_id,
-            outcome=outcome,
-            context=context,
-            subject=subject,
-            client_id=client_id,
-            details=details,
-        ),
-    )
-    heard(database, event, outcome)
+    await database.write(INSERT, row(event, **fields))
+    heard(database, event, fields.get("outcome", "success"))
 
 
 def heard(database: Database, event: str, outcome: str) -> None:
@@ -130,17 +98,7 @@ def heard(database: Database, event: str, outcome: str) -> None:
         observer(event, outcome)
 
 
-def row(
-    event: str,
-    *,
-    tenant_id: str,
-    outcome: str = "success",
-    context: Context | None = None,
-    subject: str | None = None,
-    client_id: str | None = None,
-    details: dict[str, Any] | None = None,
-    at: int | None = None,
-) -> dict[str, Any]:
+def row(event: str, **fields: Unpack[Event]) -> dict[str, Any]:
     """The values of :data:`INSERT` for one event (what :func:`record` writes), for a caller
     that writes the row with its other statements (``Database.write_all``) and then tells
     :func:`heard`.
@@ -148,16 +106,18 @@ def row(
     >>> row("token.issued", tenant_id="acme", details={"scope": "read", "secret": "s"})["details"]
     '{"scope":"read"}'
     """
-    context = context or Context()
-    clean = {key: value for key, value in (details or {}).items() if key not in _FORBIDDEN}
+    context = fields.get("context") or Context()
+    details = fields.get("details") or {}
+    at = fields.get("at")
+    clean = {key: value for key, value in details.items() if key not in _FORBIDDEN}
     return {
         "at": int(time.time()) if at is None else at,
-        "tenant_id": tenant_id,
+        "tenant_id": fields["tenant_id"],
         "event": event,
-        "outcome": outcome,
+        "outcome": fields.get("outcome", "success"),
         "actor": context.actor,
-        "subject": subject,
-        "client_id": client_id,
+        "subject": fields.get("subject"),
+        "client_id": fields.get("client_id"),
         "ip": context.ip,
         "user_agent": (context.user_agent or "")[:300] or None,
         "details": orjson.dumps(clean).decode(),

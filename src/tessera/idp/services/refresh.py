@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Required, TypedDict, Unpack, cast
 
 from sqlalchemy import ClauseElement, Table, bindparam, select, update
 from sqlalchemy.orm import Session
@@ -93,6 +93,21 @@ class Refused:
     audited: bool = False  # already written to the audit log as its own event (reuse)
 
 
+class NewFamily(TypedDict, total=False):
+    """What a new refresh family is given (:meth:`RefreshTokens.start`, ``starting``)."""
+
+    tenant_id: Required[str]
+    subject: Required[str]
+    client_id: Required[str]
+    scope: Required[str]
+    audience: Required[str]
+    now: Required[int]
+    user_id: str | None  # the user it speaks for (none: a service)
+    amr: str  # how the user authenticated, space-separated
+    auth_time: int | None  # when (now unless said)
+    session_id: str | None  # the provider session it began in
+
+
 class RefreshTokens:
     """Issues, rotates and revokes refresh-token families."""
 
@@ -104,75 +119,40 @@ class RefreshTokens:
         """The keyed hash under which a refresh token is stored."""
         return self._master.keyed_hash(PURPOSE, token)
 
-    def start(
-        self,
-        session: Session,
-        *,
-        tenant_id: str,
-        subject: str,
-        client_id: str,
-        scope: str,
-        audience: str,
-        now: int,
-        user_id: str | None = None,
-        amr: str = "",
-        auth_time: int | None = None,
-        session_id: str | None = None,
-    ) -> tuple[str, str]:
+    def start(self, session: Session, **family: Unpack[NewFamily]) -> tuple[str, str]:
         """Open a new family (a login or a grant) in ``session``: its id and its first token
         (:meth:`starting`, written)."""
-        family_id, token, writes = self.starting(
-            tenant_id=tenant_id,
-            subject=subject,
-            client_id=client_id,
-            scope=scope,
-            audience=audience,
-            now=now,
-            user_id=user_id,
-            amr=amr,
-            auth_time=auth_time,
-            session_id=session_id,
-        )
+        family_id, token, writes = self.starting(**family)
         session.flush()  # what the caller added first (the user, the client) is written first
         for statement, values in writes:
             prepared.run(session, statement, values)
         return family_id, token
 
     def starting(
-        self,
-        *,
-        tenant_id: str,
-        subject: str,
-        client_id: str,
-        scope: str,
-        audience: str,
-        now: int,
-        user_id: str | None = None,
-        amr: str = "",
-        auth_time: int | None = None,
-        session_id: str | None = None,
+        self, **family: Unpack[NewFamily]
     ) -> tuple[str, str, list[tuple[ClauseElement, dict[str, Any]]]]:
         """A new family: its id, its first token, and the two statements (Core INSERTs, on
-        every login's path) that write them, for the caller to run. ``session_id``: the
-        provider session it began in."""
-        family: dict[str, Any] = {
+        every login's path) that write them, for the caller to run."""
+        now = family["now"]
+        auth_time = family.get("auth_time")
+        row: dict[str, Any] = {
             "id": str(uuid.uuid4()),
-            "tenant_id": tenant_id,
-            "subject": subject,
-            "user_id": user_id,
-            "client_id": client_id,
-            "scope": scope,
-            "audience": audience,
-            "amr": amr,
+            "tenant_id": family["tenant_id"],
+            "subject": family["subject"],
+            "user_id": family.get("user_id"),
+            "client_id": family["client_id"],
+            "scope": family["scope"],
+            "audience": family["audience"],
+            "amr": family.get("amr", ""),
             "auth_time": auth_time if auth_time is not None else now,
-            "session_id": session_id,
+            "session_id": family.get("session_id"),
             "created_at": now,
             "expires_at": now + self._settings.refresh_token_ttl,
             "revoked_at": None,
             "revoked_reason": None,
         }
-        token, first = self._minted(family["id"], family["expires_at"], now)
-        return family["id"], token, [(_INSERT_FAMILY, family), (_INSERT_TOKEN, first)]
+        token, first = self._minted(row["id"], row["expires_at"], now)
+        return row["id"], token, [(_INSERT_FAMILY, row), (_INSERT_TOKEN, first)]
 
     def _mint(self, session: Session, family_id: str, family_expires_at: int, now: int) -> str:
         token, values = self._minted(family_id, family_expires_at, now)

@@ -61,6 +61,28 @@ def test_encode_takes_extra_headers_such_as_typ() -> None:
         jose.jwt.encode(CLAIMS, key, headers={"alg": "HS256"})
 
 
+def test_each_set_of_extra_headers_keeps_its_own_encoded_header() -> None:
+    # Encoded headers are kept per key, algorithm and headers: a later call with other
+    # headers (or equal values of another type) never gets an earlier call's header.
+    key = jose.Key.generate("ES256")
+    for typ in ("at+jwt", "logout+jwt", "at+jwt"):
+        token = jose.jwt.encode(CLAIMS, key, headers={"typ": typ})
+        assert jose.jwt.decode_unverified(token)[0]["typ"] == typ
+    token = jose.jwt.encode(CLAIMS, key, headers={"typ": "at+jwt", "x5t": None})
+    assert "x5t" not in jose.jwt.decode_unverified(token)[0]
+    assert jose.jwt.decode_unverified(jose.jwt.encode(CLAIMS, key))[0]["typ"] == "JWT"
+    flagged = jose.jwt.encode(CLAIMS, key, headers={"urn:example:flag": 1})
+    assert jose.jwt.decode_unverified(flagged)[0]["urn:example:flag"] == 1
+    flagged = jose.jwt.encode(CLAIMS, key, headers={"urn:example:flag": True})
+    assert jose.jwt.decode_unverified(flagged)[0]["urn:example:flag"] is True
+    # A header that cannot be kept (a list) is built each time, and still checked.
+    with pytest.raises(jose.UnsupportedHeader) as refused:
+        jose.jwt.encode(
+            CLAIMS, key, headers={"crit": ["urn:example:unknown"], "urn:example:unknown": 1}
+        )
+    assert refused.value.__context__ is None
+
+
 def test_encode_turns_datetimes_into_epoch_seconds() -> None:
     key = jose.Key.generate("HS256")
     moment = datetime(2030, 1, 1, tzinfo=UTC)

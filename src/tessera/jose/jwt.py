@@ -90,13 +90,7 @@ def encode(
             raise UsageError("signing needs one key")
         key = coerced
     alg = alg or key.default_alg
-    if headers is None:
-        header_segment = key._encoded_headers.get(alg)
-        if header_segment is None:
-            header_segment = _header_segment(key, alg, None)
-            key._encoded_headers[alg] = header_segment
-    else:
-        header_segment = _header_segment(key, alg, headers)
+    header_segment = _cached_header_segment(key, alg, headers)
     if type(claims) is not dict:
         if not isinstance(claims, Mapping):
             raise UsageError("claims must be a mapping")
@@ -371,6 +365,28 @@ class Verifier:
                 raise ExpiredToken("token older than max_age", "iat")
         elif self._max_age is not None:
             raise MissingClaim("required claim missing", "iat")
+
+
+def _cached_header_segment(key: Key, alg: str, headers: Mapping[str, Any] | None) -> bytes:
+    """The encoded header of a JWT ``key`` signs with ``alg`` and ``headers``, built once per
+    key for each such pair of flat headers (an issuer's are the same on every token); headers
+    holding a list or a mapping are built each time."""
+    cache_key: tuple[Any, ...] = (alg,)
+    if headers is not None:  # typed: 0 and False are equal, but only one is a valid b64
+        cache_key += tuple((name, type(value), value) for name, value in headers.items())
+    try:
+        header_segment = key._encoded_headers.get(cache_key)
+        kept = True
+    except TypeError:  # a value that is not hashable (a list, a mapping)
+        header_segment, kept = None, False
+    if not kept:
+        return _header_segment(key, alg, headers)
+    if header_segment is None:
+        header_segment = _header_segment(key, alg, headers)
+        if len(key._encoded_headers) >= _HEADER_CACHE_SIZE:
+            key._encoded_headers.clear()
+        key._encoded_headers[cache_key] = header_segment
+    return header_segment
 
 
 def _header_segment(key: Key, alg: str, headers: Mapping[str, Any] | None) -> bytes:

@@ -95,8 +95,9 @@ class Key:
         self._secret: bytes | None = None
         self._signers: dict[str, Sign] = {}
         self._verifiers: dict[str, Verify] = {}
-        # Filled by jwt.encode: the base64url JWT header this key signs with, per algorithm.
-        self._encoded_headers: dict[str, bytes] = {}
+        # Filled by jwt.encode: the base64url JWT headers this key signs with, by algorithm
+        # and the caller's header parameters.
+        self._encoded_headers: dict[tuple[Any, ...], bytes] = {}
         self.crv: str | None = None
         if isinstance(material, bytes | bytearray):
             self.kty = "oct"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import ClauseElement, Insert, Table, bindparam, select
 from sqlalchemy.orm import Session
@@ -108,12 +108,32 @@ def _tokens(
     return minted.answer
 
 
+class GrantedCode(Protocol):
+    """What a redeemed code granted, as the tokens need it: a stored ``AuthorizationCode``,
+    or the row the event loop's redemption read of one."""
+
+    @property
+    def scope(self) -> str: ...
+    @property
+    def amr(self) -> str: ...
+    @property
+    def acr(self) -> str: ...
+    @property
+    def auth_time(self) -> int: ...
+    @property
+    def nonce(self) -> str | None: ...
+    @property
+    def resource(self) -> str | None: ...
+    @property
+    def session_id(self) -> str | None: ...
+
+
 def _minted(
     provider: Provider,
     client: Client,
     user: Someone,
     access: Access,
-    code: AuthorizationCode,
+    code: GrantedCode,
     now: int,
     session: Session | None,
 ) -> tuple[UserTokens, tuple[str, ...]]:
@@ -170,7 +190,6 @@ def _issued(
 # then the claim (which notes what the code gives) and every write of the grant in one
 # transaction, each INSERT made only if that very claim took the code (CLAIMED).
 _CODES = cast(Table, AuthorizationCode.__table__)
-_CODE_COLUMNS = tuple(column.key for column in _CODES.c)
 _REDEEMABLE = (
     select(
         *_CODES.c,
@@ -223,10 +242,9 @@ async def redeem_on_the_loop(
         or not provider.keyring.can_sign(client.id_token_signed_response_alg, now)
     ):
         return None
-    claimed = prepared.detached(AuthorizationCode, found, _CODE_COLUMNS)
     user = _User(found.user_id, found.user_tenant_id)
     access = access_from(found.role_names, found.permissions)
-    minted, scope = _minted(provider, client, user, access, claimed, now, None)
+    minted, scope = _minted(provider, client, user, access, found, now, None)
     claim, claimed_by_it = provider.codes.claim_noting(
         digest, client_id=client.id, now=now, family_id=minted.family_id, jti=minted.jti
     )

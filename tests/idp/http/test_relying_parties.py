@@ -120,7 +120,7 @@ def test_authlib_signs_in_refreshes_and_logs_out(idp: IdpServer, browser: Browse
 def test_pyoidc_signs_in_with_its_own_id_token_checks(idp: IdpServer, browser: Browser) -> None:
     client_id, secret = relying_party(idp, redirect_uris=(CALLBACK,))
     username, password, user_id = person(idp, email="grace@example.org")
-    rp = PyoidcClient(client_authn_method=CLIENT_AUTHN_METHOD, verify_ssl=False)
+    rp = PyoidcClient(client_authn_method=CLIENT_AUTHN_METHOD)
     rp.provider_config(idp.url)  # discovery, and the JWKS into its key jar
     rp.store_registration_info(
         RegistrationResponse(

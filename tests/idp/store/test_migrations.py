@@ -3,15 +3,19 @@ expand-only steps leave the rows they find as they were, and reverse."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from tessera.idp.store.database import MIGRATIONS, Database
+from tessera.idp.store.database import MIGRATIONS, SCHEMA_HEAD, Database
 
 pytestmark = pytest.mark.unmigrated  # each test migrates its way
 
@@ -190,3 +194,44 @@ def test_clients_of_before_private_key_jwt_keep_their_way_and_the_step_reverses(
         columns = connection.execute(text("SELECT * FROM clients")).keys()
         tables = database.engine.dialect.get_table_names(connection)
     assert "jwks" not in columns and "client_assertions" not in tables
+
+
+def test_the_schema_head_the_code_names_is_alembic_s_one_head() -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_heads() == [SCHEMA_HEAD]
+
+
+# In a process of its own: this one imported Alembic long ago.
+STARTS = """
+import json, sys
+from tessera.idp.store.database import Database
+database = Database(sys.argv[1])
+before = database.at_head()
+database.upgrade()
+print(json.dumps([before, database.at_head(), "alembic" in sys.modules]))
+"""
+
+
+def _start(url: str) -> list[bool]:
+    done = subprocess.run(
+        [sys.executable, "-c", STARTS, url], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    answer: list[bool] = json.loads(done.stdout.strip().splitlines()[-1])
+    return answer
+
+
+def test_a_database_at_head_is_only_read_and_alembic_never_imported(database_url: str) -> None:
+    # A fresh database is migrated, with Alembic; one at head is found so by one read.
+    assert _start(database_url) == [False, True, True]
+    assert _start(database_url) == [True, True, False]
+
+
+def test_a_database_a_step_behind_is_migrated_to_head(database: Database) -> None:
+    migrate(database, "upgrade", "0008")
+    assert not database.at_head()
+    database.upgrade()
+    assert database.at_head()
+    with database.engine.connect() as connection:
+        assert connection.scalar(text("SELECT version_num FROM alembic_version")) == SCHEMA_HEAD

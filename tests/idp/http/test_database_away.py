@@ -75,3 +75,24 @@ def test_oauth_and_admin_answer_503_while_the_database_is_away(
             assert time.monotonic() < deadline, "not serving 5 s after the database came back"
             time.sleep(0.1)
         assert http.get("/admin/tenants", headers=admin).status_code == 200
+
+
+def test_connections_the_database_closed_while_idle_are_not_handed_to_a_request(
+    away: tuple[IdpServer, CuttableProxy],
+) -> None:
+    # The database restarts (here: every connection to it cut, then new ones accepted again)
+    # while the node is idle. Its pooled connections are dead; the first requests after —
+    # the admin API's on worker threads, a grant's on the event loop — must not be the ones
+    # that find out.
+    server, proxy = away
+    with server.client() as http:
+        token = admin_token(http, "admin", server.admin_password)
+        admin = {"Authorization": f"Bearer {token}"}
+        assert http.get("/admin/tenants", headers=admin).status_code == 200
+        assert grant(http, server).status_code == 200
+        proxy.cut()
+        time.sleep(0.5)  # the node reads each connection's end while nothing is asked of it
+        proxy.restore()
+        assert http.get("/admin/tenants", headers=admin).status_code == 200
+        assert grant(http, server).status_code == 200
+        assert http.get("/admin/tenants", headers=admin).status_code == 200

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -99,7 +100,9 @@ def test_sqlite_file_reads_use_each_threads_own_connection(tmp_path: Path) -> No
     assert len(seen) == 3 and len(set(seen)) == 3
 
 
-def test_a_postgresql_connection_the_server_dropped_is_replaced() -> None:
+def test_a_postgresql_connection_the_server_ended_is_replaced_before_use() -> None:
+    # The server ends a pooled connection while it is idle (a restart does so to all): the
+    # next read is made on a new connection, and does not fail (store/checkout.py).
     with postgres_schema() as url:
         database = Database(url, pool_size=1)
         database.upgrade()
@@ -109,8 +112,7 @@ def test_a_postgresql_connection_the_server_dropped_is_replaced() -> None:
         with killer.engine.connect() as connection:
             connection.execute(text("select pg_terminate_backend(:pid)"), {"pid": pid})
         killer.dispose()
-        with pytest.raises(SQLAlchemyError):
-            database.first(backend, {})
+        time.sleep(0.2)  # the server's goodbye reaches the pooled connection's socket
         assert database.first(backend, {}).pid != pid
         database.dispose()
 

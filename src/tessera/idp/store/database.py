@@ -108,8 +108,10 @@ class Database:
         # read() and write(): PostgreSQL's awaited on the loop, on psycopg's async connections.
         self._loop_connections: LoopConnections | None = None
         if self.engine.dialect.driver == "psycopg":
+            from .checkout import refuse_if_closed
             from .loop_connections import LoopConnections  # psycopg: the postgres extra, installed
 
+            event.listen(self.engine, "checkout", refuse_if_closed)
             _, connect_args = self.engine.dialect.create_connect_args(self.engine.url)
             self._loop_connections = LoopConnections(
                 {**connect_args, "connect_timeout": CONNECT_TIMEOUT}, pool_size, POOL_TIMEOUT

@@ -40,16 +40,22 @@ def grant(http: httpx.Client, server: IdpServer) -> httpx.Response:
     )
 
 
+def serving(http: httpx.Client, server: IdpServer) -> tuple[str, dict[str, str]]:
+    """An admin token and its headers, once the admin API and a grant both answer 200 (each
+    pool holds a connection to the database)."""
+    token = admin_token(http, "admin", server.admin_password)
+    admin = {"Authorization": f"Bearer {token}"}
+    assert http.get("/admin/tenants", headers=admin).status_code == 200
+    assert grant(http, server).status_code == 200
+    return token, admin
+
+
 def test_oauth_and_admin_answer_503_while_the_database_is_away(
     away: tuple[IdpServer, CuttableProxy],
 ) -> None:
     server, proxy = away
     with server.client() as http:
-        token = admin_token(http, "admin", server.admin_password)
-        admin = {"Authorization": f"Bearer {token}"}
-        assert http.get("/admin/tenants", headers=admin).status_code == 200
-        assert grant(http, server).status_code == 200
-
+        token, admin = serving(http, server)
         proxy.cut()
         started = time.monotonic()
         refused = grant(http, server)
@@ -86,10 +92,7 @@ def test_connections_the_database_closed_while_idle_are_not_handed_to_a_request(
     # that find out.
     server, proxy = away
     with server.client() as http:
-        token = admin_token(http, "admin", server.admin_password)
-        admin = {"Authorization": f"Bearer {token}"}
-        assert http.get("/admin/tenants", headers=admin).status_code == 200
-        assert grant(http, server).status_code == 200
+        _, admin = serving(http, server)
         proxy.cut()
         time.sleep(0.5)  # the node reads each connection's end while nothing is asked of it
         proxy.restore()

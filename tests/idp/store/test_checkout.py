@@ -1,20 +1,26 @@
 """The pool's check of a PostgreSQL connection as it lends it (store/checkout.py), on real
-connections: one the server ended is refused, one with a notification waiting is lent."""
+connections: one the server ended is refused, one with a notification waiting is lent; and the
+TCP keepalives that make a peer gone without a word look the same (store/database.py)."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import select
+import socket
 import time
 from collections.abc import Iterator
 
 import psycopg
 import pytest
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event, literal, text
+from sqlalchemy import select as query
 from sqlalchemy.exc import InvalidatePoolError
 
 from tessera.idp.store.checkout import refuse_if_closed
+from tessera.idp.store.database import Database
 
-from ...services import POSTGRES_URL, require_postgres
+from ...services import POSTGRES_URL, postgres_schema, require_postgres
 
 DSN = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
 
@@ -76,3 +82,46 @@ def test_the_pool_lends_a_new_connection_in_place_of_every_ended_one() -> None:
                 assert connection.scalar(text("SELECT pg_backend_pid()")) not in pids
     finally:
         engine.dispose()
+
+
+def _keepalive(fd: int) -> tuple[int, int, int, int]:
+    """The TCP keepalive settings of the socket ``fd`` (a duplicate is read, then closed)."""
+    with socket.socket(fileno=os.dup(fd)) as sock:
+        return (
+            sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE),
+            sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
+            sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL),
+            sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT),
+        )
+
+
+def test_every_postgresql_connection_probes_its_peer_when_idle() -> None:
+    # A peer gone without a word (a firewall's dropped flow) is known dead within a minute,
+    # and a flow kept open through NAT: on the pool's connections and on the event loop's.
+    with postgres_schema() as url:
+        database = Database(url, pool_size=1)
+        database.upgrade()
+        with database.engine.connect() as connection:
+            pooled = connection.connection.driver_connection
+            assert pooled is not None
+            assert _keepalive(pooled.pgconn.socket) == (1, 30, 10, 3)
+
+        async def on_the_loop() -> tuple[int, int, int, int]:
+            await database.read(query(literal(1).label("one")), {})
+            loop_connections = database._loop_connections
+            assert loop_connections is not None
+            [idle] = loop_connections._pools[asyncio.get_running_loop()]._idle
+            settings = _keepalive(idle.connection.pgconn.socket)
+            await database.close_loop_connections()
+            return settings
+
+        assert asyncio.run(on_the_loop()) == (1, 30, 10, 3)
+        database.dispose()
+    # A URL's own choice stands.
+    with postgres_schema() as url:
+        database = Database(f"{url}&keepalives_idle=45")
+        with database.engine.connect() as connection:
+            pooled = connection.connection.driver_connection
+            assert pooled is not None
+            assert _keepalive(pooled.pgconn.socket) == (1, 45, 10, 3)
+        database.dispose()

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ClauseElement, Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
@@ -41,6 +42,17 @@ _RECORDED = text("SELECT version_num FROM alembic_version")
 AFTER_COMMIT = "tessera.after_commit"
 _SQLITE_CONNECT = {"check_same_thread": False, "timeout": 30}
 CONNECT_TIMEOUT = 5  # seconds to connect to PostgreSQL
+# TCP keepalives on every PostgreSQL connection (libpq's parameters; the URL may set its own):
+# an idle pooled connection keeps its flow open through NAT and firewalls, and one whose peer
+# went away without a word is known dead within a minute (30 s idle, then 3 probes 10 s apart)
+# — its socket then reads as closed, which the pool's check (checkout.py) and the event loop's
+# watch of its own connections (loop_connections.py) see before a request gets it.
+KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
 POOL_TIMEOUT = 10.0  # seconds to wait for a pooled connection
 _MIGRATION_LOCK = 0x7E55E4A  # the advisory lock key migrations take on PostgreSQL
 
@@ -89,12 +101,18 @@ class Database:
             # A database that is away fails a request within seconds (503 and Retry-After,
             # http/app.py), never holds it: a connection is made in at most CONNECT_TIMEOUT,
             # one of the pool waited for at most POOL_TIMEOUT.
+            parsed = make_url(url)
+            keepalives = {
+                name: value
+                for name, value in KEEPALIVES.items()
+                if parsed.get_backend_name() == "postgresql" and name not in parsed.query
+            }
             options.update(
                 pool_size=pool_size,
                 max_overflow=0,
                 pool_recycle=1800,
                 pool_timeout=POOL_TIMEOUT,
-                connect_args={"connect_timeout": CONNECT_TIMEOUT},
+                connect_args={"connect_timeout": CONNECT_TIMEOUT, **keepalives},
             )
         self.engine: Engine = create_engine(url, **options)
         # checkpoint_in_background(): commits leave the WAL to checkpoint().
@@ -114,7 +132,9 @@ class Database:
             event.listen(self.engine, "checkout", refuse_if_closed)
             _, connect_args = self.engine.dialect.create_connect_args(self.engine.url)
             self._loop_connections = LoopConnections(
-                {**connect_args, "connect_timeout": CONNECT_TIMEOUT}, pool_size, POOL_TIMEOUT
+                {**connect_args, "connect_timeout": CONNECT_TIMEOUT, **keepalives},
+                pool_size,
+                POOL_TIMEOUT,
             )
         # The database away or a connection lost is every statement's of the group (and a
         # commit's outcome is then unknown): no second try, one by one, of each.

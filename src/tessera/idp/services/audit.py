@@ -74,20 +74,22 @@ class Event(TypedDict, total=False):
 def record(session: Session, event: str, **fields: Unpack[Event]) -> None:
     """Append one audit row (flushed with the caller's transaction); an observer the
     database's sessions carry (:data:`OBSERVER`: the metrics) hears of it once it commits."""
+    values = row(event, **fields)
     observer = session.info.get(OBSERVER)
     if observer is not None:
-        after_commit(session, partial(observer, event, fields.get("outcome", "success")))
+        after_commit(session, partial(observer, event, values["outcome"]))
     # A Core INSERT on the session's connection: audit rows are never read back by the
     # transaction that writes them, so the ORM's unit of work would only add cost.
-    prepared.run(session, INSERT, row(event, **fields))
+    prepared.run(session, INSERT, values)
 
 
 async def record_alone(database: Database, event: str, **fields: Unpack[Event]) -> None:
     """:func:`record` for an event whose only write is its audit row, from the event loop:
     the row is its own transaction (``Database.write``), committed when this returns; then
     the observer hears of it."""
-    await database.write(INSERT, row(event, **fields))
-    heard(database, event, fields.get("outcome", "success"))
+    values = row(event, **fields)
+    await database.write(INSERT, values)
+    heard(database, event, values["outcome"])
 
 
 def heard(database: Database, event: str, outcome: str) -> None:

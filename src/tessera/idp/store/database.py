@@ -19,7 +19,20 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ClauseElement, Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy import (
+    ClauseElement,
+    Connection,
+    Engine,
+    Select,
+    String,
+    column,
+    create_engine,
+    event,
+    inspect,
+    select,
+    table,
+    text,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -38,7 +51,7 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # starts on one reads one row and never imports Alembic, 9 MB of a started server's memory.
 SCHEMA_HEAD = "0009"
 _VERSION_TABLE = "alembic_version"  # where Alembic records the revisions a database is at
-_RECORDED = text("SELECT version_num FROM alembic_version")
+_RECORDED: Select[str] = select(column("version_num", String)).select_from(table(_VERSION_TABLE))
 AFTER_COMMIT = "tessera.after_commit"
 _SQLITE_CONNECT = {"check_same_thread": False, "timeout": 30}
 CONNECT_TIMEOUT = 5  # seconds to connect to PostgreSQL
